@@ -1,0 +1,21 @@
+"""usergate: user management and JWT authentication on Flask-RESTX."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+__version__ = "0.1.0"
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the application; settings come from the environment, `.env` and test_config."""
+    from dotenv import load_dotenv
+
+    from .app_setup import configure_app
+
+    load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
+    app = Flask(__name__, instance_relative_config=True)
+    configure_app(app, test_config)
+    return app

@@ -1,0 +1,451 @@
+"""The token store: one row per named token, on SQLAlchemy Core.
+
+A SQLite file by default (created with mode 0600, WAL journal, busy timeout),
+PostgreSQL by URL.  The store has its own tables and its own engine; it shares
+nothing with the usergate server's database.
+
+Concurrency rests on one primitive, the lease: a single conditional UPDATE
+that succeeds (rowcount 1) for exactly one caller, however many threads and
+processes race for it.  Nothing here reads a row and then writes it based on
+what it read.  Every transaction is one statement, kept short.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from sqlalchemy import (
+    Column, Float, Integer, MetaData, String, Table, Text, create_engine, event, insert,
+    delete, or_, select, update,
+)
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+
+from .errors import (
+    CorruptRowError, LeaseLostError, StoreError, TokenExistsError, TokenNotFoundError,
+)
+
+__all__ = ["TokenStore", "TokenRecord", "StoredEntry", "DEFAULT_STORE", "STATES"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STORE = "~/.usergate-keeper.db"
+STATES = ("ok", "refreshing", "failed")
+
+metadata = MetaData()
+
+keeper_tokens = Table(
+    "keeper_tokens", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("token_url", Text, nullable=False),
+    Column("username", Text, nullable=False),
+    Column("password", Text),                       # clear text, optional: see docs/keeper.md
+    Column("access_token", Text),
+    Column("access_expires_at", Float),             # epoch seconds
+    Column("refresh_token", Text),
+    Column("refresh_expires_at", Float),
+    Column("state", String(16), nullable=False),    # ok / refreshing / failed
+    Column("error", Text),                          # the last error, readable by consumers
+    Column("lease_owner", String(200)),
+    Column("lease_expires_at", Float),
+    Column("version", Integer, nullable=False),     # bumped by every write
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("refresh_count", Integer, nullable=False),
+)
+T = keeper_tokens.c
+
+
+def _num(row, key: str, problems: list[str], *, required: bool = False) -> float | None:
+    value = row[key]
+    if value is None:
+        if required:
+            problems.append(f"{key} is empty")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        problems.append(f"{key} is {_show(value)}, not a number")
+        return None
+    return float(value)
+
+
+def _str(row, key: str, problems: list[str], *, required: bool = False) -> str | None:
+    value = row[key]
+    if value is None or value == "":
+        if required:
+            problems.append(f"{key} is empty")
+        return None
+    if not isinstance(value, str):
+        problems.append(f"{key} is {_show(value)}, not text")
+        return None
+    return value
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """One stored token, validated.  ``repr`` never shows a secret."""
+
+    name: str
+    token_url: str
+    username: str
+    password: str | None
+    access_token: str | None
+    access_expires_at: float | None
+    refresh_token: str | None
+    refresh_expires_at: float | None
+    state: str
+    error: str | None
+    lease_owner: str | None
+    lease_expires_at: float | None
+    version: int
+    created_at: float
+    updated_at: float
+    refresh_count: int
+
+    def __repr__(self) -> str:
+        return (f"TokenRecord(name={self.name!r}, state={self.state!r}, "
+                f"access_expires_at={self.access_expires_at!r}, version={self.version})")
+
+    def ttl(self, now: float) -> float:
+        """Seconds the access token stays valid (negative: expired; -inf: none)."""
+        if not self.access_token or self.access_expires_at is None:
+            return float("-inf")
+        return self.access_expires_at - now
+
+    def lease_live(self, now: float) -> bool:
+        return (self.lease_owner is not None and self.lease_expires_at is not None
+                and self.lease_expires_at >= now)
+
+    @classmethod
+    def from_row(cls, row) -> "TokenRecord":
+        """Validate a raw row; raise CorruptRowError naming every bad column."""
+        name = row["name"]
+        problems: list[str] = []
+        values = dict(
+            token_url=_str(row, "token_url", problems, required=True),
+            username=_str(row, "username", problems, required=True),
+            password=_str(row, "password", problems),
+            access_token=_str(row, "access_token", problems),
+            access_expires_at=_num(row, "access_expires_at", problems),
+            refresh_token=_str(row, "refresh_token", problems),
+            refresh_expires_at=_num(row, "refresh_expires_at", problems),
+            error=_str(row, "error", problems),
+            lease_owner=_str(row, "lease_owner", problems),
+            lease_expires_at=_num(row, "lease_expires_at", problems),
+            created_at=_num(row, "created_at", problems, required=True),
+            updated_at=_num(row, "updated_at", problems, required=True),
+        )
+        state = row["state"]
+        if state not in STATES:
+            problems.append(f"state is {_show(state)}, not one of {', '.join(STATES)}")
+        for key in ("version", "refresh_count"):
+            value = row[key]
+            if isinstance(value, bool) or not isinstance(value, int):
+                problems.append(f"{key} is {_show(value)}, not an integer")
+        if values["access_token"] and values["access_expires_at"] is None and not problems:
+            problems.append("access_token has no access_expires_at")
+        if problems:
+            raise CorruptRowError(str(name), "; ".join(problems))
+        return cls(name=name, state=state, version=row["version"],
+                   refresh_count=row["refresh_count"], **values)
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """What ``TokenStore.entries`` yields: a record, or why the row is unusable."""
+
+    name: str
+    record: TokenRecord | None
+    error: CorruptRowError | None
+
+
+def store_url(location: str | None) -> URL:
+    """A SQLAlchemy URL from a URL or a plain file path (``~`` expanded)."""
+    location = location or DEFAULT_STORE
+    if "://" not in location:
+        path = Path(location).expanduser().absolute()
+        return URL.create("sqlite", database=str(path))
+    try:
+        url = make_url(location)
+    except ArgumentError as exc:
+        raise StoreError(f"bad store URL {location!r}: {exc}") from None
+    if url.drivername in ("postgresql", "postgres"):
+        # SQLAlchemy's default PostgreSQL driver is psycopg2; use psycopg 3
+        # when that is what is installed.
+        try:
+            import psycopg2  # noqa: F401
+        except ImportError:
+            url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def _prepare_sqlite_file(url: URL) -> URL:
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return url
+    path = Path(database).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        # The file holds tokens and maybe a password in clear: readable by
+        # its owner only.  SQLite gives the -wal and -shm files the same mode.
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            log.warning("token store %s is readable by others (mode %o); "
+                        "run: chmod 600 %s", path, mode, path)
+    except OSError as exc:
+        raise StoreError(f"cannot create token store {path}: {exc}") from None
+    return url.set(database=str(path))
+
+
+class TokenStore:
+    """Named tokens in a database, and the lease that serialises refreshes."""
+
+    def __init__(self, location: str | None = None, *, clock: Callable[[], float] = time.time,
+                 busy_timeout: float = 30.0):
+        self.url = store_url(location)
+        self.clock = clock
+        self._busy_timeout = busy_timeout
+        self._engine: Engine | None = None
+        self._pid = None
+
+    def __repr__(self) -> str:
+        return f"TokenStore({self.display_url!r})"
+
+    @property
+    def display_url(self) -> str:
+        if self.url.get_backend_name() == "sqlite":
+            return self.url.database or ":memory:"
+        return self.url.render_as_string(hide_password=True)
+
+    # -- engine ----------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        # An engine's pooled connections must not cross a fork.
+        if self._engine is None or self._pid != os.getpid():
+            engine = self._create_engine()
+            self._create_schema(engine)
+            self._engine, self._pid = engine, os.getpid()
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None and self._pid == os.getpid():
+            self._engine.dispose()
+        self._engine = None
+
+    def _create_engine(self) -> Engine:
+        try:
+            if self.url.get_backend_name() != "sqlite":
+                return create_engine(self.url, pool_pre_ping=True)
+            url = _prepare_sqlite_file(self.url)
+            engine = create_engine(url, connect_args={"timeout": self._busy_timeout})
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(f"cannot open token store {self.display_url}: {exc}") from None
+        busy_ms = int(self._busy_timeout * 1000)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection, _record):
+            # Take transaction control from pysqlite so BEGIN is ours (below).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            # WAL: readers never block the writer nor the writer readers.
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection):
+            # Writers take the write lock up front (BEGIN IMMEDIATE): a
+            # transaction never has to upgrade a read lock, which is where
+            # SQLite gives up with "database is locked" without waiting.
+            mode = "IMMEDIATE" if connection.get_execution_options().get("keeper_write") else ""
+            connection.exec_driver_sql(f"BEGIN {mode}".strip())
+
+        return engine
+
+    def _create_schema(self, engine: Engine) -> None:
+        try:
+            with self._write(engine) as conn:
+                metadata.create_all(conn, checkfirst=True)
+        except SQLAlchemyError as exc:
+            # Two processes creating a PostgreSQL schema at once: one loses.
+            try:
+                with self._read(engine) as conn:
+                    conn.execute(select(T.name).limit(1))
+            except SQLAlchemyError:
+                raise StoreError(
+                    f"cannot open token store {self.display_url}: {_reason(exc)}") from None
+
+    @contextmanager
+    def _write(self, engine: Engine | None = None) -> Iterator:
+        engine = engine if engine is not None else self.engine
+        with engine.connect() as conn:
+            conn.execution_options(keeper_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self, engine: Engine | None = None) -> Iterator:
+        engine = engine if engine is not None else self.engine
+        with engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"token store {self.display_url}: cannot {doing}: {_reason(exc)}") from None
+
+    # -- reading -----------------------------------------------------------------
+
+    def get(self, name: str) -> TokenRecord:
+        """The validated record; TokenNotFoundError or CorruptRowError."""
+        with self._errors(f"read {name!r}"):
+            with self._read() as conn:
+                row = conn.execute(select(keeper_tokens).where(T.name == name)).mappings().first()
+        if row is None:
+            raise TokenNotFoundError(name)
+        return TokenRecord.from_row(row)
+
+    def entries(self) -> list[StoredEntry]:
+        """Every row, by name; a corrupt row comes with its error instead of a record."""
+        with self._errors("list tokens"):
+            with self._read() as conn:
+                rows = conn.execute(select(keeper_tokens).order_by(T.name)).mappings().all()
+        entries = []
+        for row in rows:
+            try:
+                entries.append(StoredEntry(str(row["name"]), TokenRecord.from_row(row), None))
+            except CorruptRowError as exc:
+                entries.append(StoredEntry(str(row["name"]), None, exc))
+        return entries
+
+    # -- writing -------------------------------------------------------------------
+
+    def add(self, name: str, *, token_url: str, username: str, password: str | None,
+            access_token: str, access_expires_at: float, refresh_token: str | None,
+            refresh_expires_at: float | None) -> None:
+        """Insert a new row; TokenExistsError if the name is taken."""
+        now = self.clock()
+        try:
+            with self._write() as conn:
+                conn.execute(insert(keeper_tokens).values(
+                    name=name, token_url=token_url, username=username, password=password,
+                    access_token=access_token, access_expires_at=access_expires_at,
+                    refresh_token=refresh_token, refresh_expires_at=refresh_expires_at,
+                    state="ok", error=None, lease_owner=None, lease_expires_at=None,
+                    version=1, created_at=now, updated_at=now, refresh_count=0))
+        except IntegrityError:
+            raise TokenExistsError(name) from None
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"token store {self.display_url}: cannot add {name!r}: {_reason(exc)}") from None
+
+    def acquire_lease(self, name: str, owner: str, *, lease_seconds: float,
+                      due_before: float | None) -> bool:
+        """Take the refresh lease on ``name``; True for exactly one of any racers.
+
+        One conditional UPDATE, never read-then-write: the database evaluates
+        the WHERE clause under its write lock (SQLite) or row lock
+        (PostgreSQL re-checks it after waiting for a concurrent updater), so
+        of any number of concurrent callers at most one sees rowcount 1.
+
+        The row qualifies when nobody holds a live lease (a crashed holder's
+        lease simply runs out), it has not failed, and -- unless
+        ``due_before`` is None (a forced sign-in) -- its access token expires
+        before ``due_before``.  That last condition is what makes it one
+        refresh per expiry: once a holder stores a new token the row no
+        longer qualifies, so a caller that lost the race cannot refresh again.
+        """
+        now = self.clock()
+        conditions = [T.name == name,
+                      or_(T.lease_owner.is_(None), T.lease_expires_at.is_(None),
+                          T.lease_expires_at < now)]
+        if due_before is not None:
+            conditions += [T.state != "failed",
+                           or_(T.access_expires_at.is_(None), T.access_expires_at < due_before)]
+        stmt = (update(keeper_tokens).where(*conditions).values(
+            lease_owner=owner, lease_expires_at=now + lease_seconds, state="refreshing",
+            version=T.version + 1, updated_at=now))
+        with self._errors(f"lease {name!r}"):
+            with self._write() as conn:
+                return conn.execute(stmt).rowcount == 1
+
+    def renew_lease(self, name: str, owner: str, *, lease_seconds: float) -> None:
+        """Extend our lease (before a second request); LeaseLostError if it is not ours."""
+        now = self.clock()
+        stmt = (update(keeper_tokens).where(T.name == name, T.lease_owner == owner)
+                .values(lease_expires_at=now + lease_seconds, updated_at=now))
+        with self._errors(f"renew the lease on {name!r}"):
+            with self._write() as conn:
+                if conn.execute(stmt).rowcount != 1:
+                    raise LeaseLostError(f"the lease on {name!r} was taken over")
+
+    def complete(self, name: str, owner: str, *, access_token: str, access_expires_at: float,
+                 refresh_token: str | None, refresh_expires_at: float | None,
+                 refreshed: bool, settings: dict | None = None) -> None:
+        """Store new tokens and release the lease, in one transaction.
+
+        The rotated refresh token goes in the same UPDATE as the access
+        token, conditioned on the lease still being ours.  A lease that ran
+        out but was not taken over is still ours (nobody else presented the
+        old refresh token), so the condition is on the owner only.
+        """
+        now = self.clock()
+        values = dict(
+            access_token=access_token, access_expires_at=access_expires_at,
+            refresh_token=refresh_token, refresh_expires_at=refresh_expires_at,
+            state="ok", error=None, lease_owner=None, lease_expires_at=None,
+            version=T.version + 1, updated_at=now,
+            refresh_count=T.refresh_count + 1 if refreshed else T.refresh_count)
+        values.update(settings or {})
+        stmt = update(keeper_tokens).where(T.name == name, T.lease_owner == owner).values(**values)
+        with self._errors(f"store the new tokens of {name!r}"):
+            with self._write() as conn:
+                if conn.execute(stmt).rowcount != 1:
+                    raise LeaseLostError(
+                        f"the lease on {name!r} was taken over before the new tokens "
+                        f"were stored; the rotated refresh token is lost")
+
+    def release(self, name: str, owner: str, *, error: str | None = None,
+                failed: bool = False) -> bool:
+        """Give the lease back, keeping the stored tokens; record ``error``.
+
+        ``failed`` marks the row failed: nobody refreshes it until someone
+        signs in again, and every consumer reads ``error``.
+        """
+        now = self.clock()
+        stmt = (update(keeper_tokens).where(T.name == name, T.lease_owner == owner).values(
+            lease_owner=None, lease_expires_at=None, state="failed" if failed else "ok",
+            error=error, version=T.version + 1, updated_at=now))
+        with self._errors(f"release the lease on {name!r}"):
+            with self._write() as conn:
+                return conn.execute(stmt).rowcount == 1
+
+    def remove(self, name: str) -> None:
+        with self._errors(f"remove {name!r}"):
+            with self._write() as conn:
+                if conn.execute(delete(keeper_tokens).where(T.name == name)).rowcount != 1:
+                    raise TokenNotFoundError(name)
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig if orig is not None else exc).strip().splitlines()[0]

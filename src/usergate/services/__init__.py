@@ -1,0 +1,1 @@
+"""The business layer: rules live here; no HTTP, no flask_restx."""

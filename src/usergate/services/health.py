@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..extensions import db
+
+
+def database_ok() -> bool:
+    try:
+        db.session.execute(text("SELECT 1"))
+        return True
+    except SQLAlchemyError:
+        db.session.rollback()
+        return False
