@@ -71,6 +71,15 @@ def app(make_app):
 
 
 @pytest.fixture
+def clock():
+    """The service's clock; `clock.advance(seconds)` moves it, reset after the test."""
+    from usergate import clock as _clock
+
+    yield _clock
+    _clock.reset()
+
+
+@pytest.fixture
 def db(app):
     with app.app_context():
         yield _db

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+# Tests move the clock with advance(); nothing in the service sleeps or reads time elsewhere.
+_offset = timedelta(0)
 
 
 def utcnow() -> datetime:
     """Now, in UTC, as a naive datetime (what the database columns hold)."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None) + _offset
+
+
+def advance(seconds: float) -> None:
+    """Move the service's clock forward (tests only)."""
+    global _offset
+    _offset += timedelta(seconds=seconds)
+
+
+def reset() -> None:
+    global _offset
+    _offset = timedelta(0)
 
 
 def timestamp(moment: datetime) -> int:
