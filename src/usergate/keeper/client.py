@@ -11,8 +11,8 @@ import base64
 import binascii
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from urllib.parse import urlsplit
 
 import httpx
@@ -110,7 +110,7 @@ class TokenClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "TokenClient":
+    def __enter__(self) -> TokenClient:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -14,13 +14,19 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .client import DEFAULT_HTTP_TIMEOUT, TokenClient, TokenResponse, check_token_url
 from .errors import (
-    EndpointUnreachableError, InvalidGrantError, KeeperError, KeeperTimeoutError,
-    LeaseLostError, TokenEndpointError, TokenFailedError,
+    EndpointUnreachableError,
+    InvalidGrantError,
+    KeeperError,
+    KeeperTimeoutError,
+    LeaseLostError,
+    TokenEndpointError,
+    TokenFailedError,
+    TokenNotFoundError,
 )
 from .store import TokenRecord, TokenStore
 
@@ -149,7 +155,7 @@ class Keeper:
                 raise KeeperTimeoutError(self._timeout_message(name, record, now, timeout,
                                                                min_ttl))
             # Someone else holds the lease: poll until they store the result.
-            pause = self.poll_interval * (0.5 + random.random())
+            pause = self.poll_interval * (0.5 + random.random())  # noqa: S311 - jitter
             self.sleep(max(0.0, min(pause, deadline - now)))
 
     def _timeout_message(self, name: str, record: TokenRecord, now: float, timeout: float,
@@ -292,7 +298,8 @@ class Keeper:
         """
         check_token_url(token_url)
         if replace:
-            self.store.get(name)  # TokenNotFoundError before any request
+            if not self.store.exists(name):  # before any request
+                raise TokenNotFoundError(name)
             owner = self._new_owner()
             deadline = self.clock() + self.wait_timeout
             while not self.store.acquire_lease(name, owner, lease_seconds=self.lease_seconds,
@@ -314,6 +321,10 @@ class Keeper:
                 raise
             settings = dict(token_url=token_url, username=username,
                             password=password if store_password else None)
+            if record is None:
+                # Rewrite every column a corrupt row may have spoiled.
+                now = self.clock()
+                settings.update(created_at=now, version=1, refresh_count=0)
             placeholder = record or TokenRecord(
                 name=name, token_url=token_url, username=username, password=None,
                 access_token=None, access_expires_at=None, refresh_token=None,

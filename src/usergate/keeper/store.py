@@ -16,20 +16,36 @@ import logging
 import os
 import stat
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from sqlalchemy import (
-    Column, Float, Integer, MetaData, String, Table, Text, create_engine, event, insert,
-    delete, or_, select, update,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    insert,
+    or_,
+    select,
+    update,
 )
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
 from .errors import (
-    CorruptRowError, LeaseLostError, StoreError, TokenExistsError, TokenNotFoundError,
+    CorruptRowError,
+    LeaseLostError,
+    StoreError,
+    TokenExistsError,
+    TokenNotFoundError,
 )
 
 __all__ = ["TokenStore", "TokenRecord", "StoredEntry", "DEFAULT_STORE", "STATES"]
@@ -128,7 +144,7 @@ class TokenRecord:
                 and self.lease_expires_at >= now)
 
     @classmethod
-    def from_row(cls, row) -> "TokenRecord":
+    def from_row(cls, row) -> TokenRecord:
         """Validate a raw row; raise CorruptRowError naming every bad column."""
         name = row["name"]
         problems: list[str] = []
@@ -323,6 +339,12 @@ class TokenStore:
         if row is None:
             raise TokenNotFoundError(name)
         return TokenRecord.from_row(row)
+
+    def exists(self, name: str) -> bool:
+        """Whether a row of that name exists, valid or not."""
+        with self._errors(f"read {name!r}"):
+            with self._read() as conn:
+                return conn.execute(select(T.name).where(T.name == name)).first() is not None
 
     def entries(self) -> list[StoredEntry]:
         """Every row, by name; a corrupt row comes with its error instead of a record."""

@@ -1,0 +1,104 @@
+"""The refresh worker: keeps every stored token fresh, ``margin`` seconds ahead.
+
+Any number of workers (and consumers) may run on one store at once; the
+lease makes each expiry cost exactly one refresh.  A worker sleeps until the
+next token falls due (or a short poll interval, to notice new tokens), and
+stops cleanly when its stop event is set (``usergate-keeper run`` sets it on
+SIGTERM and SIGINT): a refresh in flight is finished and stored first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from .core import Keeper
+from .errors import KeeperError, TokenFailedError
+
+__all__ = ["Worker"]
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 60.0
+
+
+class Worker:
+    def __init__(self, keeper: Keeper, *, poll_interval: float = 5.0):
+        self.keeper = keeper
+        self.poll_interval = poll_interval
+        self.stop_event = threading.Event()
+        self._backoff: dict[str, tuple[float, float]] = {}  # name -> (retry at, delay)
+        self._reported: dict[str, str] = {}  # name -> problem last logged
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def run(self) -> None:
+        """Refresh until stopped."""
+        log.info("worker started on %s (margin %gs, lease %gs)", self.keeper.store.display_url,
+                 self.keeper.margin, self.keeper.lease_seconds)
+        while not self.stop_event.is_set():
+            try:
+                wake_at = self.run_once()
+            except KeeperError as exc:  # the store itself is unavailable
+                log.error("%s", exc)
+                wake_at = self.keeper.clock() + self.poll_interval
+            delay = max(0.01, wake_at - self.keeper.clock())
+            self.stop_event.wait(delay)
+        log.info("worker stopped")
+
+    def run_once(self) -> float:
+        """One pass over the store; returns when the next pass is due."""
+        keeper, clock = self.keeper, self.keeper.clock
+        wake_at = clock() + self.poll_interval
+        for entry in keeper.store.entries():
+            if self.stop_event.is_set():
+                break
+            name, record = entry.name, entry.record
+            if record is None:
+                self._report(name, str(entry.error))
+                continue
+            if record.state == "failed":
+                self._report(name, f"token {name!r} has failed: {record.error}")
+                continue
+            now = clock()
+            retry_at, _ = self._backoff.get(name, (0.0, 0.0))
+            due_at = (record.access_expires_at - keeper.margin
+                      if record.access_token and record.access_expires_at is not None else now)
+            if now < max(due_at, retry_at):
+                wake_at = min(wake_at, max(due_at, retry_at))
+                continue
+            try:
+                refreshed = keeper.refresh(name)
+            except TokenFailedError as exc:
+                self._report(name, str(exc))
+                continue
+            except KeeperError as exc:
+                delay = min(MAX_BACKOFF, max(1.0, self._backoff.get(name, (0, 0.5))[1] * 2))
+                self._backoff[name] = (clock() + delay, delay)
+                log.warning("%s: refresh failed, retrying in %gs: %s", name, delay, exc)
+                wake_at = min(wake_at, clock() + delay)
+                continue
+            self._backoff.pop(name, None)
+            self._reported.pop(name, None)
+            if refreshed:
+                record = keeper.store.get(name)
+                log.info("refreshed %s: refresh #%d, valid for %.1fs", name,
+                         record.refresh_count, record.ttl(clock()))
+                wake_at = min(wake_at, record.access_expires_at - keeper.margin)
+            else:
+                # Someone else holds the lease (or just refreshed): look again
+                # soon, or when that holder's lease runs out if it has died.
+                record = keeper.store.get(name)
+                if record.lease_live(clock()):
+                    wake_at = min(wake_at, record.lease_expires_at + 0.01, clock() + 0.25)
+                elif record.access_expires_at is not None:
+                    wake_at = min(wake_at, max(clock() + 0.01,
+                                               record.access_expires_at - keeper.margin))
+        return wake_at
+
+    def _report(self, name: str, problem: str) -> None:
+        # Once per change, not on every pass.
+        if self._reported.get(name) != problem:
+            self._reported[name] = problem
+            log.error("%s", problem)
