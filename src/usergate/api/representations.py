@@ -16,3 +16,15 @@ def user_public(user) -> dict:
         "disabled": user.disabled,
         "registered_on": rfc3339(user.registered_on),
     }
+
+
+def session_public(session, *, current_id: str) -> dict:
+    return {
+        "id": session.id,
+        "created_at": rfc3339(session.created_at),
+        "last_used_at": rfc3339(session.last_used_at),
+        "expires_at": rfc3339(session.expires_at),
+        "user_agent": session.user_agent,
+        "ip": session.ip,
+        "current": session.id == current_id,
+    }

@@ -234,3 +234,8 @@ def logout(auth: Authenticated) -> None:
         db.session.commit()
     except IntegrityError:  # the same token logged out twice at once: already done
         db.session.rollback()
+
+
+def public_keys() -> dict:
+    """The RFC 7517 JWK Set of every key that verifies tokens (none under HS256)."""
+    return auth_settings().keys.jwks()

@@ -8,7 +8,12 @@ from flask import current_app, request
 from flask_restx import Resource
 
 from ...auth import tokens
-from ...auth.decorators import current_auth, refresh_token_required, token_required
+from ...auth.decorators import (
+    current_auth,
+    fresh_token_required,
+    refresh_token_required,
+    token_required,
+)
 from ...clock import timestamp, utcnow
 from ...errors import (
     AuthenticationError,
@@ -19,15 +24,20 @@ from ...errors import (
 )
 from ...extensions import limiter
 from ...services import auth as auth_service
+from ...services import sessions as sessions_service
 from ..common import BEARER, errors
-from ..representations import NO_STORE, user_public
+from ..representations import NO_STORE, session_public, user_public
 from ..validation import Email, parse_body, parse_json, validate
+from .paging import collection, page_args
 from .schemas import (
     AccessTokenBody,
     CurrentUser,
     FreshLoginRequest,
+    JwkSet,
     LoginRequest,
     OAuthErrorBody,
+    PasswordChange,
+    SessionList,
     TokenBody,
     UserCreate,
     auth_ns,
@@ -198,6 +208,79 @@ class CurrentUserResource(Resource):
         body.update(token_expires_in=max(0, auth.claims["exp"] - timestamp(utcnow())),
                     fresh=auth_service.is_fresh(auth.claims), session_id=auth.session_id)
         return body, HTTPStatus.OK, NO_STORE
+
+
+@auth_ns.route("/logout-all", endpoint="auth_logout_all")
+class LogoutAllResource(Resource):
+    @auth_ns.doc(security=BEARER)
+    @auth_ns.response(204, "Every session of the user is revoked, this one included")
+    @errors(auth_ns, 400, 401)
+    @fresh_token_required
+    def post(self):
+        """Sign out everywhere (needs a fresh token)."""
+        sessions_service.logout_everywhere(current_auth)
+        return None, HTTPStatus.NO_CONTENT
+
+
+@auth_ns.route("/password", endpoint="auth_password")
+class PasswordResource(Resource):
+    @auth_ns.doc(security=BEARER, description="Every session, this one included, is revoked; "
+                 "the answer signs in again in a new session.")
+    @auth_ns.expect(PasswordChange)
+    @auth_ns.response(200, "Password changed; new tokens of a new session", TokenBody)
+    @errors(auth_ns, 400, 401, 413, 415)
+    @fresh_token_required
+    def put(self):
+        """Change the password (needs a fresh token)."""
+        data = parse_json(PasswordChange)
+        body = sessions_service.change_password(
+            current_auth, current_password=data["current_password"],
+            new_password=data["new_password"], client=client_info())
+        return body, HTTPStatus.OK, NO_STORE
+
+
+@auth_ns.route("/sessions", endpoint="auth_sessions")
+class SessionListResource(Resource):
+    @auth_ns.doc(security=BEARER, params={
+        "page": {"description": "page number, from 1", "type": "integer", "default": 1,
+                 "in": "query"},
+        "per_page": {"description": "items per page, 1 to 100", "type": "integer",
+                     "default": 20, "in": "query"}})
+    @auth_ns.response(200, "The user's live sessions, newest first (Link header: RFC 8288)",
+                      SessionList)
+    @errors(auth_ns, 400, 401)
+    @token_required
+    def get(self):
+        """List my live sessions."""
+        page, per_page = page_args()
+        result = sessions_service.list_sessions(current_auth.user, page=page, per_page=per_page)
+        items = [session_public(s, current_id=current_auth.session_id) for s in result.items]
+        body, headers = collection(items, page=page, per_page=per_page, total=result.total)
+        return body, HTTPStatus.OK, {**NO_STORE, **headers}
+
+
+@auth_ns.route("/sessions/<string:session_id>", endpoint="auth_session")
+@auth_ns.param("session_id", "the session's id (the `sid` claim of its tokens)")
+class SessionResource(Resource):
+    @auth_ns.doc(security=BEARER)
+    @auth_ns.response(204, "The session is revoked; its tokens stop working")
+    @errors(auth_ns, 400, 401, 404)
+    @token_required
+    def delete(self, session_id: str):
+        """End one of my sessions."""
+        sessions_service.revoke_user_session(current_auth.user, session_id)
+        return None, HTTPStatus.NO_CONTENT
+
+
+@auth_ns.route("/jwks.json", endpoint="auth_jwks")
+class JwksResource(Resource):
+    @auth_ns.doc(security=[], description="RFC 7517 JWK Set of the keys that verify "
+                 "usergate's tokens (empty under HS256: a shared secret is never published).")
+    @auth_ns.response(200, "The public keys, each with kid, alg and use", JwkSet)
+    def get(self):
+        """Public keys that verify usergate's tokens."""
+        # Short caching: resource servers refetch on an unknown kid anyway.
+        return auth_service.public_keys(), HTTPStatus.OK, {"Cache-Control": "public, max-age=300"}
 
 
 __all__ = ["auth_ns", "ValidationError", "validate"]

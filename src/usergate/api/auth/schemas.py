@@ -64,3 +64,40 @@ token_form.add_argument("grant_type", location="form", required=True,
 token_form.add_argument("username", location="form", help="email (password grant)")
 token_form.add_argument("password", location="form", help="password (password grant)")
 token_form.add_argument("refresh_token", location="form", help="refresh token (refresh_token grant)")
+
+PasswordChange = auth_ns.model("PasswordChange", {
+    # Any length is accepted here: a wrong current password is a 400 naming it.
+    "current_password": fields.String(required=True, max_length=256,
+                                      example="correct horse battery staple"),
+    "new_password": Password(required=True, example="a new and longer passphrase"),
+}, strict=True)
+
+SessionPublic = auth_ns.model("SessionPublic", {
+    "id": fields.String(example="0b7e4f7e-2f5e-4d7e-9d43-6a1c7d1b8a2f"),
+    "created_at": fields.String(example="2026-11-24T09:30:00Z"),
+    "last_used_at": fields.String(example="2026-11-24T09:45:00Z",
+                                  description="the last refresh (or the sign-in)"),
+    "expires_at": fields.String(example="2026-12-24T09:45:00Z"),
+    "user_agent": fields.String(example="Mozilla/5.0"),
+    "ip": fields.String(example="203.0.113.7"),
+    "current": fields.Boolean(example=True, description="the session of the token used"),
+})
+
+SessionList = auth_ns.model("SessionList", {
+    "items": fields.List(fields.Nested(SessionPublic)),
+    "page": fields.Integer(example=1),
+    "per_page": fields.Integer(example=20),
+    "total": fields.Integer(example=2),
+    "pages": fields.Integer(example=1),
+})
+
+Jwk = auth_ns.model("Jwk", {
+    "kty": fields.String(example="EC"),
+    "crv": fields.String(example="P-256"),
+    "x": fields.String(), "y": fields.String(), "n": fields.String(), "e": fields.String(),
+    "kid": fields.String(example="NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"),
+    "alg": fields.String(example="ES256"),
+    "use": fields.String(example="sig"),
+})
+
+JwkSet = auth_ns.model("JwkSet", {"keys": fields.List(fields.Nested(Jwk))})
