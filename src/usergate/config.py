@@ -28,6 +28,7 @@ _STR_SETTINGS = (
     "JWT_VERIFY_KEY_FILES",
     "JWT_ISSUER",
     "RATELIMIT_STORAGE_URI",
+    "RATELIMIT_KEY_PREFIX",
     "RATELIMIT_AUTH",
     "TRUSTED_PROXIES",
 )
@@ -52,6 +53,12 @@ class Config:
     BCRYPT_LOG_ROUNDS = 12
     RATELIMIT_ENABLED = True
     RATELIMIT_STORAGE_URI = "memory://"
+    # Prefix of the limiter's keys in a shared store: services (or test runs)
+    # sharing one Redis keep separate counters.
+    RATELIMIT_KEY_PREFIX = "usergate"
+    # While a shared store (Redis) is down, each worker counts in its own memory
+    # instead of failing every rate-limited request with a 500.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_AUTH = "10/minute"
     RATELIMIT_HEADERS_ENABLED = True
     MAX_CONTENT_LENGTH = 64 * 1024
