@@ -33,6 +33,8 @@ def _bootstrap() -> None:
         subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet",
                                "--disable-pip-version-check", "-e", f"{HERE}[server]"])
         stamp.write_text(digest)
+        # A fresh interpreter picks up the editable install's path entry.
+        os.execv(sys.executable, [sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]])
 
 
 def _serve() -> None:
@@ -48,9 +50,14 @@ def _serve() -> None:
         created = ensure_first_admin()
     if created:
         email, password = created
-        print(f"usergate: created the first admin {email} with password {password}\n"
-              "          (set USERGATE_ADMIN_EMAIL / USERGATE_ADMIN_PASSWORD to choose them;"
-              " change it with PUT /api/v1/auth/password)", flush=True)
+        # The generated password goes to a private file, never to the log.
+        secret_file = Path(app.instance_path) / "first-admin-password.txt"
+        fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(password + "\n")
+        print(f"usergate: created the first admin {email}; its password is in {secret_file}\n"
+              "          (set USERGATE_ADMIN_EMAIL / USERGATE_ADMIN_PASSWORD to choose them)",
+              flush=True)
     host = os.environ.get("USERGATE_HOST", "127.0.0.1")
     port = int(os.environ.get("USERGATE_PORT", "5000"))
     print(f"usergate: serving on http://localhost:{port}/api/v1/ui", flush=True)

@@ -24,6 +24,7 @@ MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
 
 def configure_app(app: Flask, test_config: dict | None) -> None:
     app.config.update(load_config(overrides=test_config, instance_path=app.instance_path))
+    app.json.sort_keys = False  # problem JSON reads type, title, status, detail in order
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         os.makedirs(app.instance_path, exist_ok=True)
 
@@ -84,6 +85,9 @@ def _assign_request_id() -> None:
 
 
 def _security_headers(response):
+    # Flask-Limiter adds Retry-After to every response; it only means something on a 429/503.
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
     return response

@@ -11,7 +11,7 @@ import logging
 import re
 from http import HTTPStatus
 
-from flask import Flask, Response, current_app, g, json
+from flask import Flask, Response, g, json
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 

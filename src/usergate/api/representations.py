@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask import Response
+
 from ..clock import rfc3339
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -28,3 +30,25 @@ def session_public(session, *, current_id: str) -> dict:
         "ip": session.ip,
         "current": session.id == current_id,
     }
+
+
+def address_public(address) -> dict:
+    return {
+        "id": address.public_id,
+        "user_id": address.user.public_id,
+        "label": address.label,
+        "line1": address.line1,
+        "line2": address.line2,
+        "city": address.city,
+        "region": address.region,
+        "postal_code": address.postal_code,
+        "country": address.country,
+        "is_primary": address.is_primary,
+        "created_at": rfc3339(address.created_at),
+        "updated_at": rfc3339(address.updated_at),
+    }
+
+
+def no_content() -> Response:
+    """A bare 204: no body and no Content-Type."""
+    return Response(status=204)
