@@ -7,7 +7,7 @@ import threading
 import jwt
 import pytest
 
-from conftest import PASSWORD, AuthActions, assert_problem
+from support import PASSWORD, AuthActions, assert_problem
 
 API = "/api/v1/auth"
 

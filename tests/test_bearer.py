@@ -7,7 +7,7 @@ import re
 import jwt
 import pytest
 
-from conftest import assert_problem
+from support import assert_problem
 
 USER = "/api/v1/auth/user"
 # RFC 6750 §3: error_description = 1*( %x20-21 / %x23-5B / %x5D-7E )
@@ -182,7 +182,7 @@ def test_not_fresh_where_fresh_required_is_401_insufficient_user_authentication(
 
 
 def test_fresh_token_goes_stale_after_max_age(make_app, clock):
-    from conftest import AuthActions
+    from support import AuthActions
     from usergate.auth.decorators import fresh_token_required
 
     app = make_app(JWT_ACCESS_TOKEN_EXPIRES=3600)

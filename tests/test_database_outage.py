@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import PASSWORD, assert_problem
+from support import PASSWORD, assert_problem
 from flask_migrate import upgrade
 from scratch_db import (
     admin_execute,

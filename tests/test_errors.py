@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from conftest import PASSWORD, assert_problem
+from support import PASSWORD, assert_problem
 
 REGISTER = "/api/v1/auth/register"
 

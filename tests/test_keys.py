@@ -19,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import RSAAlgorithm
 
-from conftest import AuthActions, assert_problem
+from support import AuthActions, assert_problem
 from usergate.auth.keys import KeyFileError, generate_private_key_pem, load_key_file
 
 API = "/api/v1/auth"

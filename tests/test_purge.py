@@ -6,7 +6,7 @@ import jwt
 import pytest
 from sqlalchemy import func, select
 
-from conftest import AuthActions
+from support import AuthActions
 from usergate import clock
 from usergate.extensions import db
 from usergate.models import BlacklistedToken, Session

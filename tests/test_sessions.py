@@ -9,7 +9,7 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from conftest import PASSWORD, AuthActions, assert_problem
+from support import PASSWORD, AuthActions, assert_problem
 from usergate import clock
 from usergate.models import Session, User
 
