@@ -197,9 +197,10 @@ def test_killed_worker_is_replaced_after_its_lease_expires(usergate_server, stor
     record = TokenStore(str(store_path)).get("svc")
     assert session["revoked_at"] is None
     assert session["refresh_count"] == record.refresh_count == len(times)
-    print(f"\ncrash: lease of the killed worker ran out at +{held['lease_expires_at'] - held['at']:.1f}s,"
-          f" successor refreshed at +{times[0] - held['at']:.1f}s and {len(times)} times in all;"
-          f" consumers {calls} calls, all 200")
+    lease_end, takeover = held["lease_expires_at"] - held["at"], times[0] - held["at"]
+    print(f"\ncrash: the killed worker's lease ran out at +{lease_end:.1f}s, the successor "
+          f"refreshed at +{takeover:.1f}s and {len(times)} times in all; consumers {calls} "
+          f"calls, all 200")
 
 
 def test_rotated_token_lost_in_a_crash(usergate_server, tmp_path):
@@ -211,15 +212,16 @@ def test_rotated_token_lost_in_a_crash(usergate_server, tmp_path):
         emails[kind], sessions[kind] = sign_in(server, path,
                                                store_password=kind == "with-password")
         stuck[kind] = start_stuck_worker(path, "after_response")
-    for kind, (proc, marker) in stuck.items():
-        held = wait_for(marker, ACCESS_LIFETIME + 5)
+    lease_ends = []
+    for proc, marker in stuck.values():
+        lease_ends.append(wait_for(marker, ACCESS_LIFETIME + 5)["lease_expires_at"])
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
     # The server spent the old refresh token; the stores still hold it.
     for kind in stores:
         assert server.session_row(sessions[kind])["refresh_count"] == 1
-    time.sleep(max(0.0, held["lease_expires_at"] - time.time()) + 0.1)
-    for kind, path in stores.items():
+    time.sleep(max(0.0, max(lease_ends) - time.time()) + 0.1)
+    for path in stores.values():
         done = subprocess.run(keeper_cmd("--store", str(path), "run", "--once", "--margin",
                                          str(MARGIN), "--lease", str(LEASE), "--http-timeout",
                                          str(HTTP_TIMEOUT)),

@@ -297,48 +297,36 @@ class Keeper:
         under the lease, so a failed sign-in leaves it exactly as it was.
         """
         check_token_url(token_url)
-        if replace:
-            if not self.store.exists(name):  # before any request
-                raise TokenNotFoundError(name)
-            owner = self._new_owner()
-            deadline = self.clock() + self.wait_timeout
-            while not self.store.acquire_lease(name, owner, lease_seconds=self.lease_seconds,
-                                               due_before=None):
-                if self.clock() >= deadline:
-                    raise KeeperTimeoutError(f"token {name!r} is being refreshed; try again")
-                self.sleep(self.poll_interval)
-            try:
-                record = self.store.get(name)
-            except KeeperError:
-                record = None  # a corrupt row is what --replace is for
-            try:
-                with self._client_factory(token_url) as client:
-                    response = client.password(username, password)
-            except BaseException:
-                # Leave the row as it was (its previous state included).
-                self.store.release(name, owner, error=record.error if record else None,
-                                   failed=record is not None and record.state == "failed")
-                raise
-            settings = dict(token_url=token_url, username=username,
-                            password=password if store_password else None)
-            if record is None:
-                # Rewrite every column a corrupt row may have spoiled.
-                now = self.clock()
-                settings.update(created_at=now, version=1, refresh_count=0)
-            placeholder = record or TokenRecord(
-                name=name, token_url=token_url, username=username, password=None,
-                access_token=None, access_expires_at=None, refresh_token=None,
-                refresh_expires_at=None, state="ok", error=None, lease_owner=owner,
-                lease_expires_at=None, version=0, created_at=0.0, updated_at=0.0,
-                refresh_count=0)
-            self._store_result(placeholder, owner, response, False, settings)
-        else:
-            with self._client_factory(token_url) as client:
-                response = client.password(username, password)
+        if replace and not self.store.exists(name):  # before any request
+            raise TokenNotFoundError(name)
+        # Sign in first: a refused or failed sign-in leaves the store untouched.
+        with self._client_factory(token_url) as client:
+            response = client.password(username, password)
+        stored_password = password if store_password else None
+        if not replace:
             self.store.add(name, token_url=token_url, username=username,
-                           password=password if store_password else None,
-                           access_token=response.access_token,
+                           password=stored_password, access_token=response.access_token,
                            access_expires_at=response.access_expires_at,
                            refresh_token=response.refresh_token,
                            refresh_expires_at=response.refresh_expires_at)
+            return AccessToken(name, response.access_token, response.access_expires_at)
+        # Replace under the lease, so no refresh of the old tokens is in flight.
+        owner = self._new_owner()
+        deadline = self.clock() + self.wait_timeout
+        while not self.store.acquire_lease(name, owner, lease_seconds=self.lease_seconds,
+                                           due_before=None):
+            if not self.store.exists(name):
+                raise TokenNotFoundError(name)
+            if self.clock() >= deadline:
+                raise KeeperTimeoutError(f"token {name!r} is being refreshed; try again")
+            self.sleep(self.poll_interval)
+        settings = dict(token_url=token_url, username=username, password=stored_password)
+        # Rewrite the bookkeeping columns too: they may be what was corrupt.
+        settings.update(created_at=self.clock(), version=1, refresh_count=0)
+        placeholder = TokenRecord(
+            name=name, token_url=token_url, username=username, password=None,
+            access_token=None, access_expires_at=None, refresh_token=None,
+            refresh_expires_at=None, state="ok", error=None, lease_owner=owner,
+            lease_expires_at=None, version=0, created_at=0.0, updated_at=0.0, refresh_count=0)
+        self._store_result(placeholder, owner, response, False, settings)
         return AccessToken(name, response.access_token, response.access_expires_at)
