@@ -51,8 +51,12 @@ api = UsergateApi(
 )
 
 # Imported last: the namespaces need `api` defined above only through add_namespace.
+from .addresses.endpoints import addresses_ns  # noqa: E402
 from .auth.endpoints import auth_ns  # noqa: E402
 from .operations import ops_ns  # noqa: E402
+from .users.endpoints import users_ns  # noqa: E402
 
 api.add_namespace(auth_ns, path="/auth")
+api.add_namespace(users_ns, path="/users")
+api.add_namespace(addresses_ns, path="/addresses")
 api.add_namespace(ops_ns)

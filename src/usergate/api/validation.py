@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pycountry
 from email_validator import EmailNotValidError, validate_email
 from flask import request
 from flask_restx import Model, fields
@@ -48,7 +49,11 @@ class Password(fields.String):
 
 
 class Text(fields.String):
-    """A string with surrounding white space trimmed; blank when required is an error."""
+    """A string with surrounding white space trimmed; blank when required is an error.
+
+    `nullable=True`: null is accepted and read as "" (for optional fields a
+    client clears by sending either).
+    """
 
     def clean(self, value: str) -> str:
         value = value.strip()
@@ -56,14 +61,36 @@ class Text(fields.String):
             raise ValueError("must not be blank")
         return value
 
+    def schema(self):
+        schema = super().schema()
+        if self.nullable:
+            schema["x-nullable"] = True  # Swagger 2.0 has no null type
+        return schema
+
+
+class CountryCode(fields.String):
+    """An ISO 3166-1 alpha-2 country code, upper-cased on input (`de` -> `DE`)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("example", "DE")
+        kwargs.setdefault("description", "ISO 3166-1 alpha-2 country code (any case on input)")
+        super().__init__(**kwargs)
+
+    def clean(self, value: str) -> str:
+        code = value.strip().upper()
+        if len(code) != 2 or not code.isascii() or pycountry.countries.get(alpha_2=code) is None:
+            raise ValueError("must be an ISO 3166-1 alpha-2 country code such as DE or US")
+        return code
+
 
 def _schema_errors(model: Model, data: dict) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     schema = model._schema
     for error in Draft4Validator(schema).iter_errors(data):
         if error.validator == "required" and not error.path:
+            # Draft 4 reports each missing name as its own error, each listing them all.
             for name in error.validator_value:
-                if name not in data:
+                if name not in data and "is required" not in errors.get(name, []):
                     errors.setdefault(name, []).append("is required")
         elif error.validator == "additionalProperties" and not error.path:
             for name in sorted(set(data) - set(schema.get("properties", {}))):
@@ -95,6 +122,8 @@ def validate(model: Model, data: Any) -> dict:
     """Return the cleaned data or raise ValidationError naming every failing field."""
     if not isinstance(data, dict):
         raise ValidationError({BODY: ["must be a JSON object"]})
+    data = {name: "" if value is None and getattr(model.get(name), "nullable", False) else value
+            for name, value in data.items()}
     errors = _schema_errors(model, data)
     cleaned = dict(data)
     for name, field in model.items():
