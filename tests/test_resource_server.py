@@ -1,0 +1,306 @@
+"""examples/resource_server.py against a live usergate (ES256, real HTTP).
+
+usergate runs in a thread on 127.0.0.1 and a free port (werkzeug's
+make_server); the example service knows only its JWKS URL and fetches the keys
+over HTTP with PyJWT's PyJWKClient.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from werkzeug.serving import make_server
+
+from usergate import clock
+from usergate.auth.keys import generate_private_key_pem, load_key_file
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "resource_server.py"
+PASSWORD = "correct horse battery"
+REALM = 'Bearer realm="example-resource"'
+
+
+@pytest.fixture(scope="module")
+def example():
+    spec = importlib.util.spec_from_file_location("resource_server_example", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class LiveUsergate:
+    app: object
+    url: str
+    key_file: str
+    server: object
+    thread: threading.Thread
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.url}/api/v1/auth/jwks.json"
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=f"{self.url}/api/v1", trust_env=False, timeout=10)
+
+    def register(self, email: str = "ada@example.com") -> dict:
+        with self.http() as http:
+            response = http.post("/auth/register", json={"email": email, "password": PASSWORD})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.server.shutdown()
+            self.thread.join()
+            self.server.server_close()
+
+
+@pytest.fixture
+def usergate(make_app, tmp_path):
+    key_file = tmp_path / "signing.pem"
+    key_file.write_bytes(generate_private_key_pem("ES256"))
+    app = make_app(JWT_ALGORITHM="ES256", JWT_PRIVATE_KEY_FILE=str(key_file))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    # A short poll interval only makes shutdown() at teardown quick.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="usergate", daemon=True)
+    thread.start()
+    live = LiveUsergate(app, f"http://127.0.0.1:{server.server_port}", str(key_file),
+                        server, thread)
+    yield live
+    live.stop()
+    clock.reset()
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def b64(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def sign(claims: dict, key, algorithm: str, header: dict) -> str:
+    signing_input = (f"{b64(json.dumps({'alg': algorithm, **header}).encode())}."
+                     f"{b64(json.dumps(claims).encode())}")
+    signature = jwt.get_algorithm_by_name(algorithm).sign(signing_input.encode(), key)
+    return f"{signing_input}.{b64(signature)}"
+
+
+def claims_of(token: str) -> dict:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def assert_invalid_token(response, words: str) -> None:
+    assert response.status_code == 401, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    challenge = response.headers["WWW-Authenticate"]
+    assert challenge.startswith(REALM + ', error="invalid_token", error_description="')
+    assert words in response.get_json()["detail"]
+
+
+# --- the example stands alone -----------------------------------------------------------
+
+
+def test_the_example_imports_nothing_from_usergate():
+    tree = ast.parse(EXAMPLE.read_text())
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            modules.add(node.module or "")
+    assert not {m for m in modules if m.split(".")[0] == "usergate"}
+    assert "jwt" in modules
+
+
+def test_the_example_refuses_shared_secret_algorithms(example):
+    with pytest.raises(ValueError, match="algorithms"):
+        example.TokenVerifier("http://127.0.0.1:1/jwks.json", algorithms=("HS256",))
+    with pytest.raises(ValueError, match="algorithms"):
+        example.TokenVerifier("http://127.0.0.1:1/jwks.json", algorithms=("ES256", "none"))
+
+
+# --- against a live usergate ------------------------------------------------------------
+
+
+def test_accepts_a_valid_access_token(usergate, example):
+    tokens = usergate.register()
+    with usergate.http() as http:
+        me = http.get("/auth/user", headers=bearer(tokens["access_token"])).json()
+        jwks = http.get("/auth/jwks.json").json()
+    assert [key["kid"] for key in jwks["keys"]] == [load_key_file(usergate.key_file).kid]
+
+    service = example.create_app(usergate.jwks_url).test_client()
+    response = service.get("/whoami", headers=bearer(tokens["access_token"]))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["user_id"] == me["id"]
+    assert body["session_id"] == me["session_id"]
+    assert body["admin"] is False and body["fresh"] is True
+
+    # A refreshed (not fresh) access token is an access token all the same.
+    with usergate.http() as http:
+        refreshed = http.post("/auth/refresh", headers=bearer(tokens["refresh_token"])).json()
+    response = service.get("/whoami", headers=bearer(refreshed["access_token"]))
+    assert response.status_code == 200
+    assert response.get_json()["fresh"] is False
+
+
+def test_rejects_an_expired_token(usergate, example):
+    # usergate's clock an hour back: it issues a genuine token that expired 45 min ago.
+    clock.advance(-3600)
+    tokens = usergate.register()
+    clock.reset()
+    assert claims_of(tokens["access_token"])["exp"] < time.time()
+
+    service = example.create_app(usergate.jwks_url).test_client()
+    assert_invalid_token(service.get("/whoami", headers=bearer(tokens["access_token"])),
+                         "expired")
+    # usergate agrees.
+    with usergate.http() as http:
+        assert http.get("/auth/user", headers=bearer(tokens["access_token"])).status_code == 401
+
+
+def _foreign_tokens(usergate, tokens) -> dict[str, tuple[str, str]]:
+    """name -> (token, words of the expected detail)."""
+    ours = serialization.load_pem_private_key(Path(usergate.key_file).read_bytes(), None)
+    kid = load_key_file(usergate.key_file).kid
+    foreign = ec.generate_private_key(ec.SECP256R1())
+    claims = claims_of(tokens["access_token"])
+    secret = usergate.app.config["SECRET_KEY"].encode()
+    return {
+        "another key, usergate's kid": (
+            sign(claims, foreign, "ES256", {"kid": kid, "typ": "at+jwt"}), "invalid"),
+        "another key, its own kid": (
+            sign(claims, foreign, "ES256", {"kid": "someone-elses-key", "typ": "at+jwt"}),
+            "not signed by a known key"),
+        "HS256 with usergate's secret": (
+            sign(claims, secret, "HS256", {"kid": kid, "typ": "at+jwt"}), "algorithm"),
+        "no kid": (sign(claims, ours, "ES256", {"typ": "at+jwt"}), "names no signing key"),
+        "another issuer": (
+            sign({**claims, "iss": "someone-else"}, ours, "ES256", {"kid": kid, "typ": "at+jwt"}),
+            "issued by someone else"),
+        "no typ": (sign(claims, ours, "ES256", {"kid": kid}), "not an access token"),
+        "type refresh": (sign({**claims, "type": "refresh"}, ours, "ES256",
+                              {"kid": kid, "typ": "at+jwt"}), "not an access token"),
+        "usergate's refresh token": (tokens["refresh_token"], "not an access token"),
+        "a claim missing": (sign({k: v for k, v in claims.items() if k != "sid"}, ours,
+                                 "ES256", {"kid": kid, "typ": "at+jwt"}), "sid"),
+        "garbage": ("not.a.token", "malformed"),
+    }
+
+
+FOREIGN = ["another key, usergate's kid", "another key, its own kid",
+           "HS256 with usergate's secret", "no kid", "another issuer", "no typ",
+           "type refresh", "usergate's refresh token", "a claim missing", "garbage"]
+
+
+@pytest.mark.parametrize("name", FOREIGN)
+def test_rejects_foreign_and_mistyped_tokens(usergate, example, name):
+    tokens = usergate.register()
+    service = example.create_app(usergate.jwks_url).test_client()
+    token, words = _foreign_tokens(usergate, tokens)[name]
+    assert_invalid_token(service.get("/whoami", headers=bearer(token)), words)
+    # The genuine token keeps working, so each rejection is down to the forgery.
+    assert service.get("/whoami", headers=bearer(tokens["access_token"])).status_code == 200
+
+
+def test_a_hand_signed_token_with_usergates_key_is_accepted(usergate, example):
+    """The control for the forgeries: the signing helper itself makes valid tokens."""
+    tokens = usergate.register()
+    ours = serialization.load_pem_private_key(Path(usergate.key_file).read_bytes(), None)
+    token = sign(claims_of(tokens["access_token"]), ours, "ES256",
+                 {"kid": load_key_file(usergate.key_file).kid, "typ": "at+jwt"})
+    service = example.create_app(usergate.jwks_url).test_client()
+    assert service.get("/whoami", headers=bearer(token)).status_code == 200
+
+
+@pytest.mark.parametrize(("authorization", "status", "error"), [
+    (None, 401, None),
+    ("Basic dXNlcjpwdw==", 401, None),
+    ("Bearer", 400, "invalid_request"),
+    ("Bearer two tokens", 400, "invalid_request"),
+    ('Bearer "quoted"', 400, "invalid_request"),
+])
+def test_rfc6750_errors_for_missing_or_malformed_credentials(usergate, example,
+                                                            authorization, status, error):
+    service = example.create_app(usergate.jwks_url).test_client()
+    headers = {"Authorization": authorization} if authorization else {}
+    response = service.get("/whoami", headers=headers)
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    challenge = response.headers["WWW-Authenticate"]
+    if error is None:
+        assert challenge == REALM  # RFC 6750 §3.1: no error code without credentials
+    else:
+        assert challenge.startswith(f'{REALM}, error="{error}"')
+
+
+def test_keeps_verifying_from_its_cache_while_usergate_is_down(usergate, example):
+    tokens = usergate.register()
+    warm = example.create_app(usergate.jwks_url).test_client()
+    assert warm.get("/whoami", headers=bearer(tokens["access_token"])).status_code == 200
+    cold = example.create_app(usergate.jwks_url).test_client()
+
+    usergate.stop()
+    # The keys it fetched are cached: verification needs no round trip.
+    assert warm.get("/whoami", headers=bearer(tokens["access_token"])).status_code == 200
+    # One that never fetched the keys cannot verify: 503, not a 401 or a 500.
+    response = cold.get("/whoami", headers=bearer(tokens["access_token"]))
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert response.headers["Retry-After"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_example_runs_as_its_own_process(usergate, tmp_path):
+    tokens = usergate.register()
+    port = _free_port()
+    env = {**os.environ, "USERGATE_JWKS_URL": usergate.jwks_url, "RESOURCE_PORT": str(port)}
+    log = open(tmp_path / "resource_server.log", "w+")
+    process = subprocess.Popen([sys.executable, str(EXAMPLE)], env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, trust_env=False, timeout=10) as http:
+            # Wait for it to listen (a readiness poll, not a timing assertion).
+            for _ in range(200):
+                assert process.poll() is None, (tmp_path / "resource_server.log").read_text()
+                try:
+                    http.get("/health")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+            ok = http.get("/whoami", headers=bearer(tokens["access_token"]))
+            assert ok.status_code == 200, ok.text
+            assert ok.json()["session_id"] == claims_of(tokens["access_token"])["sid"]
+            refused = http.get("/whoami", headers=bearer(tokens["refresh_token"]))
+            assert refused.status_code == 401
+            assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
