@@ -47,8 +47,8 @@ def test_new_sqlite_store_is_private_and_uses_wal(store_path):
         assert stat.S_IMODE(extra.stat().st_mode) & 0o077 == 0, extra
 
 
-def test_add_get_and_duplicates(store_path, keeper_clock):
-    store = TokenStore(str(store_path), clock=keeper_clock)
+def test_add_get_and_duplicates(store_location, keeper_clock):
+    store = TokenStore(store_location, clock=keeper_clock)
     with pytest.raises(TokenNotFoundError, match="no token named 'api'"):
         store.get("api")
     add(store, expires_at=keeper_clock.now + 60)
@@ -60,8 +60,8 @@ def test_add_get_and_duplicates(store_path, keeper_clock):
     assert store.get("api").access_token == "a-0"
 
 
-def test_lease_is_exclusive_and_only_taken_when_due(store_path, keeper_clock):
-    store = TokenStore(str(store_path), clock=keeper_clock)
+def test_lease_is_exclusive_and_only_taken_when_due(store_location, keeper_clock):
+    store = TokenStore(store_location, clock=keeper_clock)
     add(store, expires_at=keeper_clock.now + 100)
     # Not due: 100 s left, margin 30 s.
     assert not store.acquire_lease("api", "w1", lease_seconds=30, due_before=keeper_clock.now + 30)
@@ -81,8 +81,8 @@ def test_lease_is_exclusive_and_only_taken_when_due(store_path, keeper_clock):
     assert not store.acquire_lease("api", "w2", lease_seconds=30, due_before=keeper_clock.now + 30)
 
 
-def test_crashed_holders_lease_runs_out(store_path, keeper_clock):
-    store = TokenStore(str(store_path), clock=keeper_clock)
+def test_crashed_holders_lease_runs_out(store_location, keeper_clock):
+    store = TokenStore(store_location, clock=keeper_clock)
     add(store, expires_at=keeper_clock.now + 10)
     assert store.acquire_lease("api", "dead", lease_seconds=30, due_before=keeper_clock.now + 30)
     keeper_clock.advance(30)
@@ -98,8 +98,8 @@ def test_crashed_holders_lease_runs_out(store_path, keeper_clock):
     assert store.get("api").access_token == "a-0"
 
 
-def test_expired_but_untaken_lease_still_completes(store_path, keeper_clock):
-    store = TokenStore(str(store_path), clock=keeper_clock)
+def test_expired_but_untaken_lease_still_completes(store_location, keeper_clock):
+    store = TokenStore(store_location, clock=keeper_clock)
     add(store, expires_at=keeper_clock.now)
     assert store.acquire_lease("api", "slow", lease_seconds=30, due_before=keeper_clock.now + 30)
     keeper_clock.advance(45)
@@ -109,8 +109,8 @@ def test_expired_but_untaken_lease_still_completes(store_path, keeper_clock):
     assert store.get("api").refresh_token == "r-1"
 
 
-def test_failed_row_is_not_leased_except_to_sign_in_again(store_path, keeper_clock):
-    store = TokenStore(str(store_path), clock=keeper_clock)
+def test_failed_row_is_not_leased_except_to_sign_in_again(store_location, keeper_clock):
+    store = TokenStore(store_location, clock=keeper_clock)
     add(store, expires_at=keeper_clock.now)
     assert store.acquire_lease("api", "w1", lease_seconds=30, due_before=keeper_clock.now + 30)
     assert store.release("api", "w1", error="refresh token refused", failed=True)
@@ -127,7 +127,8 @@ def test_failed_row_is_not_leased_except_to_sign_in_again(store_path, keeper_clo
     ("access_token", b"\xff\x00", "access_token is b'\\xff\\x00', not text"),
     ("version", "x", "version is 'x', not an integer"),
 ])
-def test_corrupt_row_is_reported_and_left_alone(store_path, keeper_clock, column, value, message):
+def test_corrupt_row_is_reported_and_left_alone(store_path, keeper_clock, column, value,
+                                                message):
     store = TokenStore(str(store_path), clock=keeper_clock)
     add(store, expires_at=keeper_clock.now - 5)
     add(store, "other", expires_at=keeper_clock.now + 500)
@@ -152,9 +153,9 @@ def test_store_that_is_not_a_database_is_a_clear_error(tmp_path):
     assert path.read_text().startswith("this is not a database")
 
 
-def test_threads_refresh_each_expiry_once(store_path):
+def test_threads_refresh_each_expiry_once(store_location):
     """16 threads race for 2 s with 50 ms tokens: every token is replaced once."""
-    store = TokenStore(str(store_path))
+    store = TokenStore(store_location)
     add(store, expires_at=time.time())
     log, lock = [], threading.Lock()
     deadline = time.time() + 2.0
@@ -184,12 +185,12 @@ def test_threads_refresh_each_expiry_once(store_path):
     assert store.get("api").refresh_count == len(log)
 
 
-def run_hammers(store_path, count, *, threads=4, seconds=3.0, lifetime=0.2, margin=0.1,
-                lease=1.0, crash=False):
-    out = store_path.parent / "events.jsonl"
+def run_hammers(store_location, tmp_path, count, *, threads=4, seconds=3.0, lifetime=0.2,
+                margin=0.1, lease=1.0, crash=False):
+    out = tmp_path / f"events-{uuid.uuid4().hex}.jsonl"
     procs = []
     for _ in range(count):
-        args = [sys.executable, str(HELPERS / "lease_hammer.py"), str(store_path), "api",
+        args = [sys.executable, str(HELPERS / "lease_hammer.py"), store_location, "api",
                 str(out), str(threads), str(seconds), str(lifetime), str(margin), str(lease)]
         procs.append(subprocess.Popen(args + (["crash"] if crash else []), env=child_env()))
     for proc in procs:
@@ -197,11 +198,11 @@ def run_hammers(store_path, count, *, threads=4, seconds=3.0, lifetime=0.2, marg
     return [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
 
 
-def test_processes_refresh_each_expiry_once(store_path):
+def test_processes_refresh_each_expiry_once(store_location, tmp_path):
     """4 processes x 4 threads race on one SQLite file: one refresh per token."""
-    store = TokenStore(str(store_path))
+    store = TokenStore(store_location)
     add(store, expires_at=time.time())
-    events = run_hammers(store_path, 4, seconds=3.0)
+    events = run_hammers(store_location, tmp_path, 4, seconds=3.0)
     refreshes = [e for e in events if e["event"] == "refresh"]
     # Tokens live 0.2 s and are due 0.1 s before expiry: about 30 refreshes in 3 s.
     assert len(refreshes) >= 15
@@ -213,13 +214,13 @@ def test_processes_refresh_each_expiry_once(store_path):
     assert store.get("api").refresh_count == len(refreshes)
 
 
-def test_a_killed_holders_lease_is_taken_over_after_it_expires(store_path):
-    store = TokenStore(str(store_path))
+def test_a_killed_holders_lease_is_taken_over_after_it_expires(store_location, tmp_path):
+    store = TokenStore(store_location)
     add(store, expires_at=time.time())
-    crashed = run_hammers(store_path, 1, seconds=3.0, lease=1.0, crash=True)
+    crashed = run_hammers(store_location, tmp_path, 1, seconds=3.0, lease=1.0, crash=True)
     assert [e["event"] for e in crashed] == ["crash"]
     assert store.get("api").state == "refreshing"
-    events = run_hammers(store_path, 2, seconds=2.0, lease=1.0)
+    events = run_hammers(store_location, tmp_path, 2, seconds=2.0, lease=1.0)
     refreshes = [e for e in events if e["event"] == "refresh"]
     assert refreshes, "nobody took over"
     assert min(e["at"] for e in refreshes) >= crashed[0]["lease_expires_at"]
