@@ -8,9 +8,7 @@ same second too. `tokens_valid_after` is set as well, as a second line.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from ..auth.passwords import check_password, hash_password
 from ..clock import utcnow
@@ -18,14 +16,7 @@ from ..errors import InvalidTokenError, NotFoundError, ValidationError
 from ..extensions import db
 from ..models import Session, User
 from .auth import Authenticated, Client, start_session
-
-
-@dataclass(frozen=True)
-class SessionPage:
-    """One page of a user's live sessions, newest first."""
-
-    items: list[Session]
-    total: int
+from .pagination import Page, paginate
 
 
 def _live(user_id: int):
@@ -34,16 +25,11 @@ def _live(user_id: int):
             Session.expires_at > utcnow())
 
 
-def list_sessions(user: User, *, page: int, per_page: int) -> SessionPage:
+def list_sessions(user: User, *, page: int, per_page: int) -> Page:
     """The user's live sessions, newest first (the id breaks ties, so pages are stable)."""
-    conditions = _live(user.id)
-    total = db.session.execute(select(func.count()).select_from(Session)
-                               .where(*conditions)).scalar_one()
-    items = db.session.execute(
-        select(Session).where(*conditions)
-        .order_by(Session.created_at.desc(), Session.id.desc())
-        .limit(per_page).offset((page - 1) * per_page)).scalars().all()
-    return SessionPage(list(items), total)
+    stmt = (select(Session).where(*_live(user.id))
+            .order_by(Session.created_at.desc(), Session.id.desc()))
+    return paginate(stmt, page=page, per_page=per_page)
 
 
 def revoke_user_session(user: User, session_id: str) -> None:

@@ -26,9 +26,9 @@ from ...extensions import limiter
 from ...services import auth as auth_service
 from ...services import sessions as sessions_service
 from ..common import BEARER, errors
-from ..representations import NO_STORE, session_public, user_public
+from ..pagination import PAGE_PARAMS, page_args, paged
+from ..representations import NO_STORE, no_content, session_public, user_public
 from ..validation import Email, parse_body, parse_json, validate
-from .paging import collection, page_args
 from .schemas import (
     AccessTokenBody,
     CurrentUser,
@@ -219,7 +219,7 @@ class LogoutAllResource(Resource):
     def post(self):
         """Sign out everywhere (needs a fresh token)."""
         sessions_service.logout_everywhere(current_auth)
-        return None, HTTPStatus.NO_CONTENT
+        return no_content()
 
 
 @auth_ns.route("/password", endpoint="auth_password")
@@ -241,11 +241,7 @@ class PasswordResource(Resource):
 
 @auth_ns.route("/sessions", endpoint="auth_sessions")
 class SessionListResource(Resource):
-    @auth_ns.doc(security=BEARER, params={
-        "page": {"description": "page number, from 1", "type": "integer", "default": 1,
-                 "in": "query"},
-        "per_page": {"description": "items per page, 1 to 100", "type": "integer",
-                     "default": 20, "in": "query"}})
+    @auth_ns.doc(security=BEARER, params=PAGE_PARAMS)
     @auth_ns.response(200, "The user's live sessions, newest first (Link header: RFC 8288)",
                       SessionList)
     @errors(auth_ns, 400, 401)
@@ -253,9 +249,9 @@ class SessionListResource(Resource):
     def get(self):
         """List my live sessions."""
         page, per_page = page_args()
-        result = sessions_service.list_sessions(current_auth.user, page=page, per_page=per_page)
-        items = [session_public(s, current_id=current_auth.session_id) for s in result.items]
-        body, headers = collection(items, page=page, per_page=per_page, total=result.total)
+        sessions = sessions_service.list_sessions(current_auth.user, page=page, per_page=per_page)
+        body, headers = paged(sessions, lambda session: session_public(
+            session, current_id=current_auth.session_id))
         return body, HTTPStatus.OK, {**NO_STORE, **headers}
 
 
@@ -269,7 +265,7 @@ class SessionResource(Resource):
     def delete(self, session_id: str):
         """End one of my sessions."""
         sessions_service.revoke_user_session(current_auth.user, session_id)
-        return None, HTTPStatus.NO_CONTENT
+        return no_content()
 
 
 @auth_ns.route("/jwks.json", endpoint="auth_jwks")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_restx import fields, reqparse
 
 from ..common import shared_namespace
+from ..pagination import collection_model
 from ..validation import Email, Password, Text
 
 auth_ns = shared_namespace("auth", "Registration, login, tokens, sessions")
@@ -83,13 +84,7 @@ SessionPublic = auth_ns.model("SessionPublic", {
     "current": fields.Boolean(example=True, description="the session of the token used"),
 })
 
-SessionList = auth_ns.model("SessionList", {
-    "items": fields.List(fields.Nested(SessionPublic)),
-    "page": fields.Integer(example=1),
-    "per_page": fields.Integer(example=20),
-    "total": fields.Integer(example=2),
-    "pages": fields.Integer(example=1),
-})
+SessionList = collection_model(auth_ns, "SessionList", SessionPublic)
 
 Jwk = auth_ns.model("Jwk", {
     "kty": fields.String(example="EC"),
