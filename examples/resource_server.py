@@ -30,7 +30,8 @@ Run it (usergate signing with ES256, RS256 or EdDSA, serving on port 5000):
 Settings (environment): USERGATE_JWKS_URL (required), USERGATE_ISSUER
 (default `usergate`), USERGATE_ALGORITHMS (default `ES256,RS256,EdDSA`),
 USERGATE_LEEWAY (seconds, default 0), JWKS_CACHE_SECONDS (default 300),
-RESOURCE_HOST / RESOURCE_PORT (default 127.0.0.1:5001).
+JWKS_REFRESH_COOLDOWN_SECONDS (least time between two refetches for an unknown
+kid, default 30), RESOURCE_HOST / RESOURCE_PORT (default 127.0.0.1:5001).
 """
 
 from __future__ import annotations
@@ -182,7 +183,8 @@ def _challenge(exc: BearerError) -> str:
 
 def create_app(jwks_url: str | None = None, *, issuer: str | None = None,
                algorithms: tuple[str, ...] | None = None, leeway: int | None = None,
-               cache_seconds: float | None = None) -> Flask:
+               cache_seconds: float | None = None,
+               cooldown_seconds: float | None = None) -> Flask:
     """The example service; arguments override the environment."""
     env = os.environ
     jwks_url = jwks_url or env.get("USERGATE_JWKS_URL")
@@ -197,6 +199,8 @@ def create_app(jwks_url: str | None = None, *, issuer: str | None = None,
             if a.strip()),
         leeway=leeway if leeway is not None else int(env.get("USERGATE_LEEWAY", "0")),
         cache_seconds=cache_seconds or float(env.get("JWKS_CACHE_SECONDS", "300")),
+        cooldown_seconds=(cooldown_seconds if cooldown_seconds is not None
+                          else float(env.get("JWKS_REFRESH_COOLDOWN_SECONDS", "30"))),
     )
     app = Flask("resource_server")
     app.extensions["token_verifier"] = verifier

@@ -42,6 +42,16 @@ def example():
     return module
 
 
+class Switch:
+    """The WSGI app the server runs; `current` can be swapped, like a redeploy at one URL."""
+
+    def __init__(self, app):
+        self.current = app
+
+    def __call__(self, environ, start_response):
+        return self.current(environ, start_response)
+
+
 @dataclass
 class LiveUsergate:
     app: object
@@ -49,6 +59,7 @@ class LiveUsergate:
     key_file: str
     server: object
     thread: threading.Thread
+    switch: Switch
 
     @property
     def jwks_url(self) -> str:
@@ -75,13 +86,14 @@ def usergate(make_app, tmp_path):
     key_file = tmp_path / "signing.pem"
     key_file.write_bytes(generate_private_key_pem("ES256"))
     app = make_app(JWT_ALGORITHM="ES256", JWT_PRIVATE_KEY_FILE=str(key_file))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    switch = Switch(app)
+    server = make_server("127.0.0.1", 0, switch, threaded=True)
     # A short poll interval only makes shutdown() at teardown quick.
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               name="usergate", daemon=True)
     thread.start()
     live = LiveUsergate(app, f"http://127.0.0.1:{server.server_port}", str(key_file),
-                        server, thread)
+                        server, thread, switch)
     yield live
     live.stop()
     clock.reset()
@@ -268,6 +280,69 @@ def test_keeps_verifying_from_its_cache_while_usergate_is_down(usergate, example
     assert response.status_code == 503
     assert response.mimetype == "application/problem+json"
     assert response.headers["Retry-After"]
+
+
+def test_an_unknown_kid_refetches_at_most_once_per_cooldown(usergate, example, make_app,
+                                                            tmp_path):
+    key_b = tmp_path / "b.pem"
+    key_b.write_bytes(generate_private_key_pem("ES256"))
+    rotated = make_app(JWT_ALGORITHM="ES256", JWT_PRIVATE_KEY_FILE=str(key_b),
+                       JWT_VERIFY_KEY_FILES=usergate.key_file)
+    old = usergate.register()
+    service = example.create_app(usergate.jwks_url, cooldown_seconds=3600).test_client()
+    assert service.get("/whoami", headers=bearer(old["access_token"])).status_code == 200
+    usergate.switch.current = rotated
+    with usergate.http() as http:
+        new = http.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    # Within the cooldown the cached set is all it has: B is unknown for now. This is
+    # why a new key is published (JWT_VERIFY_KEY_FILES) before it signs.
+    assert_invalid_token(service.get("/whoami", headers=bearer(new.json()["access_token"])),
+                         "not signed by a known key")
+
+
+def test_a_pre_published_key_needs_no_refetch(usergate, example, make_app, tmp_path):
+    """The rotation of docs/resource-server.md: publish B, wait a cache lifetime, sign with B."""
+    key_b = tmp_path / "b.pem"
+    key_b.write_bytes(generate_private_key_pem("ES256"))
+    published = make_app(JWT_ALGORITHM="ES256", JWT_PRIVATE_KEY_FILE=usergate.key_file,
+                         JWT_VERIFY_KEY_FILES=str(key_b))
+    signing = make_app(JWT_ALGORITHM="ES256", JWT_PRIVATE_KEY_FILE=str(key_b),
+                       JWT_VERIFY_KEY_FILES=usergate.key_file)
+    usergate.switch.current = published
+    old = usergate.register()
+    service = example.create_app(usergate.jwks_url, cooldown_seconds=3600).test_client()
+    assert service.get("/whoami", headers=bearer(old["access_token"])).status_code == 200
+
+    usergate.switch.current = signing
+    with usergate.http() as http:
+        new = http.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    assert jwt.get_unverified_header(new.json()["access_token"])["kid"] == \
+        load_key_file(key_b).kid
+    assert service.get("/whoami", headers=bearer(new.json()["access_token"])).status_code == 200
+    assert service.get("/whoami", headers=bearer(old["access_token"])).status_code == 200
+
+
+def test_picks_up_a_new_signing_key_after_a_rotation(usergate, example, make_app, tmp_path):
+    key_b = tmp_path / "b.pem"
+    key_b.write_bytes(generate_private_key_pem("ES256"))
+    # Built before the first request: on PostgreSQL building an app resets the tables.
+    rotated = make_app(JWT_ALGORITHM="ES256", JWT_PRIVATE_KEY_FILE=str(key_b),
+                       JWT_VERIFY_KEY_FILES=usergate.key_file)
+    old = usergate.register()
+    # No cooldown, so the refetch on an unknown kid happens at once in this test.
+    service = example.create_app(usergate.jwks_url, cooldown_seconds=0).test_client()
+    assert service.get("/whoami", headers=bearer(old["access_token"])).status_code == 200
+
+    usergate.switch.current = rotated  # usergate redeployed: B signs, A still verifies
+    with usergate.http() as http:
+        new = http.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    assert new.status_code == 200
+    new_token = new.json()["access_token"]
+    assert jwt.get_unverified_header(new_token)["kid"] == load_key_file(key_b).kid
+
+    # B's kid is unknown to the cached set: the service fetches the JWKS again.
+    assert service.get("/whoami", headers=bearer(new_token)).status_code == 200
+    assert service.get("/whoami", headers=bearer(old["access_token"])).status_code == 200
 
 
 def _free_port() -> int:
