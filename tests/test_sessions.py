@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 
 import jwt
@@ -282,6 +283,39 @@ def test_a_token_past_the_fresh_max_age_is_not_fresh_enough(make_app):
     assert_problem(response, 401)
     assert 'error="insufficient_user_authentication"' in response.headers["WWW-Authenticate"]
     assert token_works(client, tokens.access)
+
+
+def test_concurrent_password_changes_on_one_session_exactly_one_wins(app, auth):
+    tokens = auth.register("ada@example.com")
+    results: dict[str, tuple[int, dict]] = {}
+    barrier = threading.Barrier(10)
+
+    def change(new_password: str):
+        client = app.test_client()
+        barrier.wait()
+        response = client.put(f"{API}/password", headers=tokens.headers, json={
+            "current_password": PASSWORD, "new_password": new_password})
+        results[new_password] = (response.status_code, response.get_json())
+
+    passwords = [f"new passphrase number {n}" for n in range(10)]
+    threads = [threading.Thread(target=change, args=(pw,)) for pw in passwords]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    statuses = sorted(status for status, _ in results.values())
+    assert statuses == [200] + [401] * 9, results
+    (winner,) = [pw for pw, (status, _) in results.items() if status == 200]
+    # The winner's password is the one in force, and only the winner's session lives.
+    assert auth.login("ada@example.com", winner).access
+    for loser in set(passwords) - {winner}:
+        response = auth.client.post(f"{API}/login", json={"email": "ada@example.com",
+                                                          "password": loser})
+        assert response.status_code == 401
+    winner_sid = claims_of(results[winner][1]["access_token"])["sid"]
+    assert winner_sid in live_session_ids(app, "ada@example.com")
+    assert claims_of(tokens.access)["sid"] not in live_session_ids(app, "ada@example.com")
 
 
 # --- GET /auth/sessions ---------------------------------------------------------------
