@@ -6,8 +6,8 @@
 - `collection(items, page=, per_page=, total=)` answers
   `{items, page, per_page, total, pages}` and an RFC 8288 `Link` header;
   `paged(page, represent)` does the same for a `services.pagination.Page`.
-- `collection_model(ns, name, item)` declares the body for Swagger, and
-  `PAGE_PARAMS` documents the two query parameters.
+- `collection_model(ns, name, item)` declares the body for Swagger;
+  `PAGE_PARAMS` and `PAGE_HEADERS` document the query parameters and `Link`.
 
 Links: `first` always (page 1, which exists even for an empty collection:
 it is the empty page); `last` when there is at least one page; `prev` from page
@@ -33,6 +33,13 @@ PAGE_PARAMS = {
              "description": "Page number, from 1. A page past the last is empty."},
     "per_page": {"in": "query", "type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE,
                  "default": DEFAULT_PER_PAGE, "description": "Items per page, 1 to 100."},
+}
+
+# Response headers of a page, for `ns.response(200, ..., headers=PAGE_HEADERS)`.
+PAGE_HEADERS = {
+    "Link": {"type": "string", "description": (
+        'RFC 8288 links to the first, prev, next and last pages where they exist, e.g. '
+        '<https://host/api/v1/addresses?page=2&per_page=20>; rel="next"')},
 }
 
 

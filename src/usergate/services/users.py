@@ -198,6 +198,5 @@ def delete_user(user: User, *, actor: User, fresh: bool) -> None:
     for model in (Address, Session):
         db.session.execute(delete(model).where(model.user_id == user.id)
                            .execution_options(synchronize_session=False))
-    db.session.execute(delete(User).where(User.id == user.id)
-                       .execution_options(synchronize_session=False))
+    db.session.delete(user)
     db.session.commit()

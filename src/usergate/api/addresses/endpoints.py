@@ -10,7 +10,7 @@ from flask_restx import Resource
 from ...auth.decorators import current_auth, token_required
 from ...services import addresses as addresses_service
 from ..common import BEARER, errors
-from ..pagination import PAGE_PARAMS, page_args, paged
+from ..pagination import PAGE_HEADERS, PAGE_PARAMS, page_args, paged
 from ..representations import NO_STORE, address_public, no_content
 from ..validation import parse_json
 from .schemas import (
@@ -34,7 +34,7 @@ ID_PARAM = {"address_id": "the address's id (a UUID)"}
 class AddressListResource(Resource):
     @addresses_ns.doc(security=BEARER, params=LIST_PARAMS)
     @addresses_ns.response(200, "One page of addresses, oldest first; RFC 8288 Link header",
-                           AddressPage)
+                           AddressPage, headers=PAGE_HEADERS)
     @errors(addresses_ns, 400, 401, 403, 404)
     @token_required
     def get(self):

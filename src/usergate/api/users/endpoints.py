@@ -13,7 +13,7 @@ from ...services import auth as auth_service
 from ...services import users as users_service
 from ..addresses.schemas import AddressPage
 from ..common import BEARER, errors
-from ..pagination import PAGE_PARAMS, page_args, paged
+from ..pagination import PAGE_HEADERS, PAGE_PARAMS, page_args, paged
 from ..representations import NO_STORE, address_public, no_content, user_public
 from ..validation import parse_json
 from .schemas import AdminUserCreate, UserPage, UserPublic, UserUpdate, users_ns
@@ -52,7 +52,7 @@ def _list_args() -> tuple[users_service.UserFilter, int, int]:
 class UserListResource(Resource):
     @users_ns.doc(security=BEARER, params=LIST_PARAMS)
     @users_ns.response(200, "One page of users; RFC 8288 Link header with first/prev/next/last",
-                       UserPage)
+                       UserPage, headers=PAGE_HEADERS)
     @errors(users_ns, 400, 401, 403)
     @admin_token_required
     def get(self):
@@ -124,7 +124,8 @@ class UserResource(Resource):
 @users_ns.doc(params=ID_PARAM)
 class UserAddressListResource(Resource):
     @users_ns.doc(security=BEARER, params=PAGE_PARAMS)
-    @users_ns.response(200, "One page of the user's addresses, oldest first", AddressPage)
+    @users_ns.response(200, "One page of the user's addresses, oldest first", AddressPage,
+                       headers=PAGE_HEADERS)
     @errors(users_ns, 400, 401, 404)
     @token_required
     def get(self, user_id):
