@@ -8,6 +8,8 @@ whose directory is gone (an unmounted volume) and then comes back.
 from __future__ import annotations
 
 import os
+import socket
+import threading
 
 import pytest
 from support import PASSWORD, assert_problem
@@ -121,5 +123,28 @@ def test_sqlite_volume_missing_then_mounted(tmp_path):
         os.rename(unmounted, volume)
         _assert_recovered(client, tokens)
     finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+def test_a_database_server_that_never_answers_is_a_503_not_a_hang():
+    """A host that accepts TCP but never speaks (a hung proxy, a frozen server): the
+    connection attempt gives up (connect_timeout) and health answers 503, instead of
+    holding the worker until gunicorn kills it."""
+    pytest.importorskip("psycopg")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # the kernel completes handshakes; nobody ever accepts
+        port = silent.getsockname()[1]
+        app = create_app(app_settings(f"postgresql://postgres@127.0.0.1:{port}/usergate"))
+        results = []
+        worker = threading.Thread(
+            target=lambda: results.append(app.test_client().get("/api/v1/health")), daemon=True)
+        worker.start()
+        # A bound on the test, not a timing assertion: without a connect timeout the
+        # request would wait on TCP forever.
+        worker.join(timeout=120)
+        assert results, "the health check was still waiting for the database after 120 s"
+        _assert_unreachable(results[0])
         with app.app_context():
             db.engine.dispose()

@@ -163,7 +163,13 @@ def _engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         # Concurrent writers wait for the lock instead of failing at once.
         return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10, "pool_recycle": 1800}
+    options = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10, "pool_recycle": 1800}
+    if url.startswith("postgresql") and "connect_timeout=" not in url:
+        # libpq waits forever for a server that never answers: give up in time to
+        # answer 503, well before gunicorn's worker timeout (30 s) kills the worker.
+        # A connect_timeout in DATABASE_URL wins.
+        options["connect_args"] = {"connect_timeout": 5}
+    return options
 
 
 def _validate(settings: dict) -> None:
