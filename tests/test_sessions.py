@@ -285,6 +285,19 @@ def test_a_token_past_the_fresh_max_age_is_not_fresh_enough(make_app):
     assert token_works(client, tokens.access)
 
 
+def test_password_change_is_rate_limited_like_fresh_login(make_app):
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_AUTH="2/minute")
+    client = app.test_client()
+    tokens = AuthActions(app, client).register()
+    for _ in range(2):
+        wrong = change_password(client, tokens, current="a wrong guess at it")
+        assert_problem(wrong, 400, "current_password")
+    limited = change_password(client, tokens)
+    assert_problem(limited, 429)
+    assert int(limited.headers["Retry-After"]) > 0
+    assert token_works(client, tokens.access)  # the limit changed nothing
+
+
 def test_concurrent_password_changes_on_one_session_exactly_one_wins(app, auth):
     tokens = auth.register("ada@example.com")
     results: dict[str, tuple[int, dict]] = {}

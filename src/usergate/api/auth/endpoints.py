@@ -224,11 +224,15 @@ class LogoutAllResource(Resource):
 
 @auth_ns.route("/password", endpoint="auth_password")
 class PasswordResource(Resource):
+    # current_password makes this a password oracle for whoever holds a fresh
+    # token, so it is rate limited like /auth/fresh-login.
+    decorators = [rate_limited]
+
     @auth_ns.doc(security=BEARER, description="Every session, this one included, is revoked; "
                  "the answer signs in again in a new session.")
     @auth_ns.expect(PasswordChange)
     @auth_ns.response(200, "Password changed; new tokens of a new session", TokenBody)
-    @errors(auth_ns, 400, 401, 413, 415)
+    @errors(auth_ns, 400, 401, 413, 415, 429)
     @fresh_token_required
     def put(self):
         """Change the password (needs a fresh token)."""
