@@ -108,13 +108,15 @@ def test_corrupt_row_is_a_clear_error_and_left_alone(usergate_server, store_path
     assert done.returncode == 0
     with sqlite3.connect(store_path) as conn:
         conn.execute("UPDATE keeper_tokens SET access_expires_at = 'soon-ish', "
+                     "lease_owner = 'ghost', lease_expires_at = 'never', "
                      "refresh_count = 'many' WHERE name = 'svc'")
     before = svc_row(store_path)
 
     done = keeper(store_path, "token", "svc")
     assert done.returncode == 1 and done.stdout == ""
     assert ("stored token 'svc' is corrupt (access_expires_at is 'soon-ish', not a number; "
-            "refresh_count is 'many', not an integer)") in done.stderr
+            "lease_expires_at is 'never', not a number; refresh_count is 'many', not an "
+            "integer)") in done.stderr
     listed = keeper(store_path, "list")
     assert listed.returncode == 0
     assert "svc   corrupt" in listed.stdout and "good  ok" in listed.stdout
@@ -124,12 +126,17 @@ def test_corrupt_row_is_a_clear_error_and_left_alone(usergate_server, store_path
     assert keeper(store_path, "token", "good", "--margin", "2").returncode == 0
     assert svc_row(store_path) == before  # the other token was refreshed meanwhile
 
-    # Signing in again is the repair.
+    done = keeper(store_path, "add", "svc", "--token-url", usergate_server.token_url,
+                  "--username", added, password=PASSWORD)
+    assert done.returncode == 1 and "already stored; use --replace" in done.stderr
+    # Signing in again is the repair, garbage lease columns and all.
     done = keeper(store_path, "add", "svc", "--replace", "--token-url",
                   usergate_server.token_url, "--username", added, password=PASSWORD)
     assert done.returncode == 0, done.stderr
     token = keeper(store_path, "token", "svc", "--margin", "2").stdout.strip()
     usergate_server.session_of(token)
+    assert json.loads(keeper(store_path, "list", "--json").stdout.splitlines()[1])[
+        "state"] == "ok"
 
 
 def test_serve_hands_tokens_to_local_processes_only(usergate_server, store_path, added):

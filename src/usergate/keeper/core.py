@@ -19,12 +19,14 @@ from dataclasses import dataclass
 
 from .client import DEFAULT_HTTP_TIMEOUT, TokenClient, TokenResponse, check_token_url
 from .errors import (
+    CorruptRowError,
     EndpointUnreachableError,
     InvalidGrantError,
     KeeperError,
     KeeperTimeoutError,
     LeaseLostError,
     TokenEndpointError,
+    TokenExistsError,
     TokenFailedError,
     TokenNotFoundError,
 )
@@ -249,8 +251,9 @@ class Keeper:
             self.store.renew_lease(record.name, owner, lease_seconds=self.lease_seconds)
         elif record.password is None:
             raise TokenFailedError(record.name, (
-                "the refresh token has expired and no password is stored; sign in again "
-                f"with 'usergate-keeper add --replace {record.name} ...'"))
+                "no usable refresh token (none was issued, or it has expired) and no password "
+                f"is stored; sign in again with 'usergate-keeper add --replace {record.name} "
+                "...'"))
         try:
             return client.password(record.username, record.password), False
         except InvalidGrantError as exc:
@@ -297,8 +300,15 @@ class Keeper:
         under the lease, so a failed sign-in leaves it exactly as it was.
         """
         check_token_url(token_url)
-        if replace and not self.store.exists(name):  # before any request
-            raise TokenNotFoundError(name)
+        # Before any request, so no session is opened in vain.
+        if self.store.exists(name) != replace:
+            raise TokenExistsError(name) if not replace else TokenNotFoundError(name)
+        corrupt = False
+        if replace:
+            try:
+                self.store.get(name)
+            except CorruptRowError:
+                corrupt = True
         # Sign in first: a refused or failed sign-in leaves the store untouched.
         with self._client_factory(token_url) as client:
             response = client.password(username, password)
@@ -314,7 +324,7 @@ class Keeper:
         owner = self._new_owner()
         deadline = self.clock() + self.wait_timeout
         while not self.store.acquire_lease(name, owner, lease_seconds=self.lease_seconds,
-                                           due_before=None):
+                                           due_before=None, ignore_lease=corrupt):
             if not self.store.exists(name):
                 raise TokenNotFoundError(name)
             if self.clock() >= deadline:

@@ -381,7 +381,7 @@ class TokenStore:
                 f"token store {self.display_url}: cannot add {name!r}: {_reason(exc)}") from None
 
     def acquire_lease(self, name: str, owner: str, *, lease_seconds: float,
-                      due_before: float | None) -> bool:
+                      due_before: float | None, ignore_lease: bool = False) -> bool:
         """Take the refresh lease on ``name``; True for exactly one of any racers.
 
         One conditional UPDATE, never read-then-write: the database evaluates
@@ -395,11 +395,14 @@ class TokenStore:
         before ``due_before``.  That last condition is what makes it one
         refresh per expiry: once a holder stores a new token the row no
         longer qualifies, so a caller that lost the race cannot refresh again.
+        ``ignore_lease`` is for replacing a corrupt row, whose lease columns
+        may be garbage (nobody refreshes a corrupt row).
         """
         now = self.clock()
-        conditions = [T.name == name,
-                      or_(T.lease_owner.is_(None), T.lease_expires_at.is_(None),
-                          T.lease_expires_at < now)]
+        conditions = [T.name == name]
+        if not ignore_lease:
+            conditions.append(or_(T.lease_owner.is_(None), T.lease_expires_at.is_(None),
+                                  T.lease_expires_at < now))
         if due_before is not None:
             conditions += [T.state != "failed",
                            or_(T.access_expires_at.is_(None), T.access_expires_at < due_before)]

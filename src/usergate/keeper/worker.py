@@ -13,7 +13,13 @@ import logging
 import threading
 
 from .core import Keeper
-from .errors import KeeperError, TokenFailedError
+from .errors import (
+    EndpointUnreachableError,
+    KeeperError,
+    StoreError,
+    TokenEndpointError,
+    TokenFailedError,
+)
 
 __all__ = ["Worker"]
 
@@ -54,47 +60,62 @@ class Worker:
         for entry in keeper.store.entries():
             if self.stop_event.is_set():
                 break
-            name, record = entry.name, entry.record
-            if record is None:
-                self._report(name, str(entry.error))
-                continue
-            if record.state == "failed":
-                self._report(name, f"token {name!r} has failed: {record.error}")
-                continue
-            now = clock()
-            retry_at, _ = self._backoff.get(name, (0.0, 0.0))
-            due_at = (record.access_expires_at - keeper.margin
-                      if record.access_token and record.access_expires_at is not None else now)
-            if now < max(due_at, retry_at):
-                wake_at = min(wake_at, max(due_at, retry_at))
+            if entry.record is None:
+                self._report(entry.name, str(entry.error))
                 continue
             try:
-                refreshed = keeper.refresh(name)
-            except TokenFailedError as exc:
-                self._report(name, str(exc))
-                continue
-            except KeeperError as exc:
-                delay = min(MAX_BACKOFF, max(1.0, self._backoff.get(name, (0, 0.5))[1] * 2))
-                self._backoff[name] = (clock() + delay, delay)
-                log.warning("%s: refresh failed, retrying in %gs: %s", name, delay, exc)
-                wake_at = min(wake_at, clock() + delay)
-                continue
-            self._backoff.pop(name, None)
-            self._reported.pop(name, None)
-            if refreshed:
-                record = keeper.store.get(name)
-                log.info("refreshed %s: refresh #%d, valid for %.1fs", name,
-                         record.refresh_count, record.ttl(clock()))
-                wake_at = min(wake_at, record.access_expires_at - keeper.margin)
-            else:
-                # Someone else holds the lease (or just refreshed): look again
-                # soon, or when that holder's lease runs out if it has died.
-                record = keeper.store.get(name)
-                if record.lease_live(clock()):
-                    wake_at = min(wake_at, record.lease_expires_at + 0.01, clock() + 0.25)
-                elif record.access_expires_at is not None:
-                    wake_at = min(wake_at, max(clock() + 0.01,
-                                               record.access_expires_at - keeper.margin))
+                wake_at = min(wake_at, self._visit(entry.record))
+            except KeeperError as exc:  # e.g. the row went corrupt under us
+                self._report(entry.name, str(exc))
+        return wake_at
+
+    def _visit(self, record) -> float:
+        """Refresh one token if it is due; returns when to look at it next."""
+        keeper, clock = self.keeper, self.keeper.clock
+        name = record.name
+        wake_at = clock() + self.poll_interval
+        if record.state == "failed":
+            self._report(name, f"token {name!r} has failed: {record.error}")
+            return wake_at
+        now = clock()
+        retry_at, _ = self._backoff.get(name, (0.0, 0.0))
+        due_at = (record.access_expires_at - keeper.margin
+                  if record.access_token and record.access_expires_at is not None else now)
+        if now < max(due_at, retry_at):
+            return min(wake_at, max(due_at, retry_at))
+        try:
+            refreshed = keeper.refresh(name)
+        except TokenFailedError as exc:
+            self._report(name, str(exc))
+            return wake_at
+        except (EndpointUnreachableError, TokenEndpointError, StoreError) as exc:
+            delay = min(MAX_BACKOFF, max(1.0, self._backoff.get(name, (0, 0.5))[1] * 2))
+            self._backoff[name] = (clock() + delay, delay)
+            log.warning("%s: refresh failed, retrying in %gs: %s", name, delay, exc)
+            return min(wake_at, clock() + delay)
+        self._backoff.pop(name, None)
+        self._reported.pop(name, None)
+        record = keeper.store.get(name)
+
+        if refreshed:
+            ttl = record.ttl(clock())
+            log.info("refreshed %s: refresh #%d, valid for %.1fs", name,
+                     record.refresh_count, ttl)
+            if ttl <= keeper.margin:
+                # Due again at once: without this, a margin longer than the
+                # token's lifetime would refresh in a tight loop.
+                self._report(name, f"{name}: access tokens live {ttl:.0f}s, less than the "
+                                   f"margin ({keeper.margin:g}s); lower --margin. Refreshing "
+                                   f"at half their life meanwhile")
+                self._backoff[name] = (clock() + max(ttl / 2, 1.0), 0.5)
+                return min(wake_at, clock() + max(ttl / 2, 1.0))
+            return min(wake_at, record.access_expires_at - keeper.margin)
+        # Someone else holds the lease (or just refreshed): look again soon,
+        # or when that holder's lease runs out if it has died.
+        if record.lease_live(clock()):
+            return min(wake_at, record.lease_expires_at + 0.01, clock() + 0.25)
+        if record.access_expires_at is not None:
+            return min(wake_at, max(clock() + 0.01, record.access_expires_at - keeper.margin))
         return wake_at
 
     def _report(self, name: str, problem: str) -> None:
