@@ -510,3 +510,23 @@ def test_delete_session_needs_a_token(client, auth):
     response = client.delete(f"{API}/sessions/{sid}")
     assert_problem(response, 401)
     assert token_works(client, tokens.access)
+
+
+def test_swagger_documents_these_endpoints(client):
+    from flask_restx import schemas
+
+    spec = client.get("/api/v1/swagger.json").get_json()
+    schemas.validate(spec)  # still valid Swagger 2.0
+    paths = spec["paths"]
+    assert paths["/auth/jwks.json"]["get"]["security"] == []
+    assert {"Bearer": []} in paths["/auth/logout-all"]["post"]["security"]
+    assert "204" in paths["/auth/logout-all"]["post"]["responses"]
+    password = paths["/auth/password"]["put"]
+    assert {"200", "400", "401", "429"} <= set(password["responses"])
+    assert password["parameters"][0]["schema"]["$ref"] == "#/definitions/PasswordChange"
+    listing = paths["/auth/sessions"]["get"]
+    assert {p["name"] for p in listing["parameters"]} == {"page", "per_page"}
+    assert listing["responses"]["200"]["schema"]["$ref"] == "#/definitions/SessionList"
+    assert "404" in paths["/auth/sessions/{session_id}"]["delete"]["responses"]
+    assert set(spec["definitions"]["SessionPublic"]["properties"]) == {
+        "id", "created_at", "last_used_at", "expires_at", "user_agent", "ip", "current"}
