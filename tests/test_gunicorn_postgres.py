@@ -248,6 +248,33 @@ def test_of_30_concurrent_registrations_of_one_email_exactly_one_succeeds(server
                         email.lower()) == [(1,)]
 
 
+def test_of_20_concurrent_make_primary_requests_one_primary_remains(server):
+    with server.client() as client:
+        tokens = register(client, "primary-race@example.com")
+        auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+        ids = []
+        for n in range(20):
+            created = client.post("/api/v1/addresses", headers=auth, json={
+                "label": f"address {n}", "line1": f"{n} Main Street", "city": "Berlin",
+                "postal_code": "10115", "country": "DE"})
+            assert created.status_code == 201, created.text
+            ids.append(created.json()["id"])
+
+        # Each request makes a different address primary, all at once.
+        responses = concurrently(20, lambda i: client.patch(
+            f"/api/v1/addresses/{ids[i]}", headers=auth, json={"is_primary": True}))
+        assert statuses(responses) == {200: 20}
+        assert all(r.json()["is_primary"] is True for r in responses)
+
+        listed = client.get("/api/v1/addresses", params={"per_page": 100}, headers=auth)
+        assert listed.status_code == 200, listed.text
+        primaries = [a["id"] for a in listed.json()["items"] if a["is_primary"]]
+    assert len(primaries) == 1, primaries
+    assert server.query(
+        "SELECT count(*) FROM addresses a JOIN users u ON u.id = a.user_id "
+        "WHERE u.email_key = %s AND a.is_primary", "primary-race@example.com") == [(1,)]
+
+
 def test_the_login_rate_limit_holds_across_the_workers(server):
     if not _redis_reachable():
         pytest.skip(f"Redis is not reachable at {REDIS_URL} (set TEST_REDIS_URL)")
