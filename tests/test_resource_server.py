@@ -82,10 +82,11 @@ class LiveUsergate:
 
 
 @pytest.fixture
-def usergate(make_app, tmp_path):
+def usergate(request, make_app, tmp_path):
+    algorithm = getattr(request, "param", "ES256")
     key_file = tmp_path / "signing.pem"
-    key_file.write_bytes(generate_private_key_pem("ES256"))
-    app = make_app(JWT_ALGORITHM="ES256", JWT_PRIVATE_KEY_FILE=str(key_file))
+    key_file.write_bytes(generate_private_key_pem(algorithm))
+    app = make_app(JWT_ALGORITHM=algorithm, JWT_PRIVATE_KEY_FILE=str(key_file))
     switch = Switch(app)
     server = make_server("127.0.0.1", 0, switch, threaded=True)
     # A short poll interval only makes shutdown() at teardown quick.
@@ -174,6 +175,18 @@ def test_accepts_a_valid_access_token(usergate, example):
     response = service.get("/whoami", headers=bearer(refreshed["access_token"]))
     assert response.status_code == 200
     assert response.get_json()["fresh"] is False
+
+
+@pytest.mark.parametrize("usergate", ["RS256", "EdDSA"], indirect=True)
+def test_accepts_tokens_of_the_other_algorithms_too(usergate, example):
+    tokens = usergate.register()
+    service = example.create_app(usergate.jwks_url).test_client()
+    response = service.get("/whoami", headers=bearer(tokens["access_token"]))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    # ...unless the resource server does not allow that algorithm.
+    strict = example.create_app(usergate.jwks_url, algorithms=("ES256",)).test_client()
+    assert_invalid_token(strict.get("/whoami", headers=bearer(tokens["access_token"])),
+                         "algorithm")
 
 
 def test_rejects_an_expired_token(usergate, example):
