@@ -527,6 +527,7 @@ def test_swagger_documents_these_endpoints(client):
     listing = paths["/auth/sessions"]["get"]
     assert {p["name"] for p in listing["parameters"]} == {"page", "per_page"}
     assert listing["responses"]["200"]["schema"]["$ref"] == "#/definitions/SessionList"
+    assert "Link" in listing["responses"]["200"]["headers"]
     assert "404" in paths["/auth/sessions/{session_id}"]["delete"]["responses"]
     assert set(spec["definitions"]["SessionPublic"]["properties"]) == {
         "id", "created_at", "last_used_at", "expires_at", "user_agent", "ip", "current"}

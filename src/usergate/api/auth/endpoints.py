@@ -26,7 +26,7 @@ from ...extensions import limiter
 from ...services import auth as auth_service
 from ...services import sessions as sessions_service
 from ..common import BEARER, errors
-from ..pagination import PAGE_PARAMS, page_args, paged
+from ..pagination import PAGE_HEADERS, PAGE_PARAMS, page_args, paged
 from ..representations import NO_STORE, no_content, session_public, user_public
 from ..validation import Email, parse_body, parse_json, validate
 from .schemas import (
@@ -246,8 +246,8 @@ class PasswordResource(Resource):
 @auth_ns.route("/sessions", endpoint="auth_sessions")
 class SessionListResource(Resource):
     @auth_ns.doc(security=BEARER, params=PAGE_PARAMS)
-    @auth_ns.response(200, "The user's live sessions, newest first (Link header: RFC 8288)",
-                      SessionList)
+    @auth_ns.response(200, "The user's live sessions, newest first", SessionList,
+                      headers=PAGE_HEADERS)
     @errors(auth_ns, 400, 401)
     @token_required
     def get(self):
