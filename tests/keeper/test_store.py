@@ -203,6 +203,7 @@ def test_processes_refresh_each_expiry_once(store_location, tmp_path):
     store = TokenStore(store_location)
     add(store, expires_at=time.time())
     events = run_hammers(store_location, tmp_path, 4, seconds=3.0)
+    assert [e for e in events if e["event"] == "lost"] == []  # never two holders at once
     refreshes = [e for e in events if e["event"] == "refresh"]
     # Tokens live 0.2 s and are due 0.1 s before expiry: about 30 refreshes in 3 s.
     assert len(refreshes) >= 15
@@ -221,6 +222,7 @@ def test_a_killed_holders_lease_is_taken_over_after_it_expires(store_location, t
     assert [e["event"] for e in crashed] == ["crash"]
     assert store.get("api").state == "refreshing"
     events = run_hammers(store_location, tmp_path, 2, seconds=2.0, lease=1.0)
+    assert [e for e in events if e["event"] == "lost"] == []
     refreshes = [e for e in events if e["event"] == "refresh"]
     assert refreshes, "nobody took over"
     assert min(e["at"] for e in refreshes) >= crashed[0]["lease_expires_at"]

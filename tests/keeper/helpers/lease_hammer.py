@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 
+from usergate.keeper import LeaseLostError
 from usergate.keeper.store import TokenStore
 
 
@@ -48,19 +49,36 @@ def main() -> None:
                 os._exit(9)
             time.sleep(0.01)  # the token endpoint
             new = uuid.uuid4().hex
-            store.complete(name, owner, access_token=new,
-                           access_expires_at=time.time() + lifetime,
-                           refresh_token="r-" + new, refresh_expires_at=None, refreshed=True)
+            try:
+                store.complete(name, owner, access_token=new,
+                               access_expires_at=time.time() + lifetime,
+                               refresh_token="r-" + new, refresh_expires_at=None,
+                               refreshed=True)
+            except LeaseLostError:
+                # Two holders at once: the lease failed.  The test fails on this.
+                with lock:
+                    out.write(json.dumps({"event": "lost", "owner": owner}) + "\n")
+                continue
             with lock:
                 out.write(json.dumps({"event": "refresh", "replaced": record.access_token,
                                       "new": new, "at": now, "pid": os.getpid(),
                                       "old_expires_at": record.access_expires_at}) + "\n")
 
-    workers = [threading.Thread(target=hammer) for _ in range(threads)]
+    failures = []
+
+    def guarded() -> None:
+        try:
+            hammer()
+        except BaseException as exc:
+            failures.append(exc)
+            raise
+
+    workers = [threading.Thread(target=guarded) for _ in range(threads)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
+    sys.exit(1 if failures else 0)
 
 
 if __name__ == "__main__":
