@@ -1,4 +1,4 @@
-"""Races threads for a store's lease; run as a script by test_store.py.
+"""Races threads for a store's lease; run as a script by test_keeper_store.py.
 
     python lease_hammer.py STORE_URL NAME OUT_FILE THREADS SECONDS LIFETIME MARGIN LEASE [crash]
 
