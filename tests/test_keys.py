@@ -308,11 +308,12 @@ def test_key_configuration_errors_stop_the_app_at_start(make_app, tmp_path):
 
 @pytest.mark.parametrize("algorithm", ["ES256", "EdDSA", "RS256"])
 def test_keys_generate_writes_a_private_key_that_signs(app, make_app, tmp_path, algorithm):
-    target = tmp_path / "generated.pem"
+    target = tmp_path / "keys" / "generated.pem"  # the folder is made as needed
     result = app.test_cli_runner().invoke(
         args=["keys", "generate", "--algorithm", algorithm, "--out", str(target)])
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(target.parent).st_mode) == 0o700
     kid = load_key_file(target).kid
     assert f"kid {kid}" in result.output
 

@@ -72,6 +72,8 @@ def generate_key_command(algorithm: str, out: str | None) -> None:
         target = folder / f"{algorithm.lower()}-{os.urandom(4).hex()}.pem"
     if target.exists():
         raise click.ClickException(f"{target} exists; not overwriting a key")
+    # A folder made here for keys is private to the owner.
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
