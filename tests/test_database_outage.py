@@ -79,6 +79,7 @@ def _register(client) -> dict:
     return response.get_json()
 
 
+@pytest.mark.postgres
 @pytest.mark.skipif(not postgres_configured(),
                     reason="TEST_DATABASE_URL is not a postgresql:// URL")
 def test_postgres_going_away_and_coming_back():

@@ -27,9 +27,9 @@ import pytest
 from support import PASSWORD
 from scratch_db import postgres_configured, scratch_postgres_database
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.skipif(
     not postgres_configured(),
-    reason="needs PostgreSQL: set TEST_DATABASE_URL to a postgresql:// URL (tox -e postgres)")
+    reason="needs PostgreSQL: set TEST_DATABASE_URL to a postgresql:// URL (tox -e postgres)")]
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"

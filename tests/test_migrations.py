@@ -19,8 +19,8 @@ from sqlalchemy import inspect
 from usergate import create_app
 from usergate.extensions import db
 
-DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
-    not postgres_configured(), reason="TEST_DATABASE_URL is not a postgresql:// URL"))]
+DATABASES = ["sqlite", pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.skipif(
+    not postgres_configured(), reason="TEST_DATABASE_URL is not a postgresql:// URL")])]
 
 
 @pytest.fixture(params=DATABASES)
