@@ -126,6 +126,7 @@ def test_failed_row_is_not_leased_except_to_sign_in_again(store_location, keeper
     ("state", "on fire", "state is 'on fire'"),
     ("access_token", b"\xff\x00", "access_token is b'\\xff\\x00', not text"),
     ("version", "x", "version is 'x', not an integer"),
+    ("token_url", "gopher-ish", "token_url is 'gopher-ish', not an http(s) URL"),
 ])
 def test_corrupt_row_is_reported_and_left_alone(store_path, keeper_clock, column, value,
                                                 message):

@@ -196,8 +196,9 @@ class Keeper:
 
     def _refresh_held(self, record: TokenRecord, owner: str) -> TokenRecord:
         name = record.name
-        client = self._client_factory(record.token_url)
+        client = None
         try:
+            client = self._client_factory(record.token_url)
             hook = self._hooks.get("before_request")
             if hook:
                 hook(record)
@@ -222,7 +223,8 @@ class Keeper:
             self.store.release(name, owner, error=f"refresh interrupted: {exc!r}")
             raise
         finally:
-            client.close()
+            if client is not None:
+                client.close()
         self._store_result(record, owner, response, refreshed)
         return self.store.get(name)
 

@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
+from .client import check_token_url
 from .errors import (
     CorruptRowError,
     LeaseLostError,
@@ -162,6 +163,11 @@ class TokenRecord:
             created_at=_num(row, "created_at", problems, required=True),
             updated_at=_num(row, "updated_at", problems, required=True),
         )
+        if values["token_url"] is not None:
+            try:
+                check_token_url(values["token_url"])
+            except ValueError:
+                problems.append(f"token_url is {_show(values['token_url'])}, not an http(s) URL")
         state = row["state"]
         if state not in STATES:
             problems.append(f"state is {_show(state)}, not one of {', '.join(STATES)}")
