@@ -249,6 +249,7 @@ def test_logout_blacklists_the_access_token_and_ends_the_session(client, auth, d
     tokens = auth.register()
     response = client.post(f"{API}/logout", headers=tokens.headers)
     assert response.status_code == 204 and response.data == b""
+    assert "Content-Type" not in response.headers
     assert_problem(client.get(f"{API}/user", headers=tokens.headers), 401)
     assert_problem(client.post(f"{API}/refresh", headers=tokens.refresh_headers), 401)
     row = db.session.execute(db.select(BlacklistedToken)).scalar_one()

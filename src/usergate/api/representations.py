@@ -51,4 +51,7 @@ def address_public(address) -> dict:
 
 def no_content() -> Response:
     """A bare 204: no body and no Content-Type."""
-    return Response(status=204)
+    response = Response(status=204)
+    # Response() always sets its default mimetype (text/html); a 204 has no body to type.
+    response.headers.remove("Content-Type")
+    return response
