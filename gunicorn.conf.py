@@ -42,7 +42,8 @@ def _int(name: str, default: int) -> int:
 bind = os.environ.get("USERGATE_BIND", "").strip() or "127.0.0.1:8000"
 # The classic 2 x cores + 1, capped: every worker holds its own database pool
 # (pool_size 5 + max_overflow 10 on PostgreSQL), and bcrypt is CPU-bound anyway.
-workers = _int("USERGATE_WORKERS", _int("WEB_CONCURRENCY", min(multiprocessing.cpu_count() * 2 + 1, 8)))
+workers = _int("USERGATE_WORKERS",
+               _int("WEB_CONCURRENCY", min(multiprocessing.cpu_count() * 2 + 1, 8)))
 threads = _int("USERGATE_THREADS", 1)
 timeout = _int("USERGATE_TIMEOUT", 30)
 graceful_timeout = _int("USERGATE_GRACEFUL_TIMEOUT", 30)

@@ -12,16 +12,16 @@ import socket
 import threading
 
 import pytest
-from support import PASSWORD, assert_problem
 from flask_migrate import upgrade
+from sqlalchemy.engine import make_url
+
 from scratch_db import (
     admin_execute,
     app_settings,
     postgres_configured,
     scratch_postgres_database,
 )
-from sqlalchemy.engine import make_url
-
+from support import PASSWORD, assert_problem
 from usergate import create_app
 from usergate.extensions import db
 

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import PASSWORD
+
 from scratch_db import postgres_configured, scratch_postgres_database
+from support import PASSWORD
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.skipif(
     not postgres_configured(),

@@ -13,9 +13,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import current_app
 from flask_migrate import downgrade, upgrade
-from scratch_db import app_settings, postgres_configured, scratch_postgres_database
 from sqlalchemy import inspect
 
+from scratch_db import app_settings, postgres_configured, scratch_postgres_database
 from usergate import create_app
 from usergate.extensions import db
 

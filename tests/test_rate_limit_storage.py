@@ -10,6 +10,7 @@ import socket
 import uuid
 
 import pytest
+
 from conftest import PASSWORD
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
