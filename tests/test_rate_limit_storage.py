@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from conftest import PASSWORD
+from support import PASSWORD
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 LIMIT = 3
