@@ -89,8 +89,8 @@ def refresh_times(log_path, name="svc"):
     return times
 
 
-def stop_worker(proc, log):
-    proc.send_signal(signal.SIGTERM)
+def stop_worker(proc, log, signum=signal.SIGTERM):
+    proc.send_signal(signum)
     assert proc.wait(timeout=HTTP_TIMEOUT * 2 + 5) == 0  # clean shutdown
     log.close()
 
@@ -132,8 +132,8 @@ def test_two_workers_refresh_each_expiry_once(usergate_server, store_path):
     summaries = finish_consumers(start_consumers(
         server, store_path, processes=1, threads=2, seconds=seconds, no_refresh=True), seconds)
     elapsed = time.time() - started
-    for proc, log in workers:
-        stop_worker(proc, log)
+    for (proc, log), signum in zip(workers, (signal.SIGTERM, signal.SIGINT), strict=True):
+        stop_worker(proc, log, signum)
     calls = check_consumers(summaries)
     for log in logs:
         assert "worker stopped" in log.read_text()
