@@ -142,9 +142,14 @@ def _require_fresh(fresh: bool, what: str) -> None:
 
 def revoke_all_sessions(user: User, *, moment=None) -> None:
     """End every session of the user: each of their tokens is rejected from now on."""
+    moment = moment or utcnow()
     db.session.execute(
         update(Session).where(Session.user_id == user.id, Session.revoked_at.is_(None))
-        .values(revoked_at=moment or utcnow()).execution_options(synchronize_session=False))
+        .values(revoked_at=moment).execution_options(synchronize_session=False))
+    # A second line, as "log out everywhere" keeps: tokens issued in an earlier
+    # second are rejected even from a session a concurrent login committed
+    # after the UPDATE above.
+    user.tokens_valid_after = moment
 
 
 def update_user(user: User, changes: dict, *, actor: User, fresh: bool) -> User:
@@ -166,6 +171,7 @@ def update_user(user: User, changes: dict, *, actor: User, fresh: bool) -> User:
     if email is not None and email != user.email:
         if email_key(email) != user.email_key and db.session.execute(
                 select(User.id).where(User.email_key == email_key(email))).first():
+            db.session.rollback()
             raise ConflictError("A user with this email already exists")
         user.email = email
         user.email_key = email_key(email)
