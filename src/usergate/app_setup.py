@@ -31,6 +31,9 @@ def configure_app(app: Flask, test_config: dict | None) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=True)
     bcrypt.init_app(app)
+    # Registered before the limiter's hook so that it runs after it (Flask runs
+    # after_request hooks in reverse): the limiter adds Retry-After to every response.
+    app.after_request(_security_headers)
     limiter.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
@@ -53,7 +56,6 @@ def configure_app(app: Flask, test_config: dict | None) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     app.before_request(_assign_request_id)
-    app.after_request(_security_headers)
     register_error_handlers(app)
 
     from .api import blueprint
