@@ -20,7 +20,6 @@ from ...errors import (
     ForbiddenError,
     InvalidTokenError,
     OAuthError,
-    ValidationError,
 )
 from ...extensions import limiter
 from ...services import auth as auth_service
@@ -28,7 +27,7 @@ from ...services import sessions as sessions_service
 from ..common import BEARER, errors
 from ..pagination import PAGE_HEADERS, PAGE_PARAMS, page_args, paged
 from ..representations import NO_STORE, no_content, session_public, user_public
-from ..validation import Email, parse_body, parse_json, validate
+from ..validation import Email, parse_body, parse_json
 from .schemas import (
     AccessTokenBody,
     CurrentUser,
@@ -192,7 +191,7 @@ class LogoutResource(Resource):
     def post(self):
         """Sign out of this session."""
         auth_service.logout(current_auth)
-        return None, HTTPStatus.NO_CONTENT
+        return no_content()
 
 
 @auth_ns.route("/user", endpoint="auth_user")
@@ -282,5 +281,3 @@ class JwksResource(Resource):
         # Short caching: resource servers refetch on an unknown kid anyway.
         return auth_service.public_keys(), HTTPStatus.OK, {"Cache-Control": "public, max-age=300"}
 
-
-__all__ = ["auth_ns", "ValidationError", "validate"]
