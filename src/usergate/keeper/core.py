@@ -25,6 +25,7 @@ from .errors import (
     KeeperError,
     KeeperTimeoutError,
     LeaseLostError,
+    StoreError,
     TokenEndpointError,
     TokenExistsError,
     TokenFailedError,
@@ -271,11 +272,26 @@ class Keeper:
         if refresh_token is None and refreshed:
             # No rotation (RFC 6749 section 6 allows it): keep the old one.
             refresh_token, refresh_expires_at = record.refresh_token, record.refresh_expires_at
+        attempts = 3
         try:
-            self.store.complete(
-                record.name, owner, access_token=response.access_token,
-                access_expires_at=response.access_expires_at, refresh_token=refresh_token,
-                refresh_expires_at=refresh_expires_at, refreshed=refreshed, settings=settings)
+            for attempt in range(1, attempts + 1):
+                # The server has already spent the old refresh token: try hard
+                # (within the lease) to store the new one.
+                try:
+                    self.store.complete(
+                        record.name, owner, access_token=response.access_token,
+                        access_expires_at=response.access_expires_at,
+                        refresh_token=refresh_token, refresh_expires_at=refresh_expires_at,
+                        refreshed=refreshed, settings=settings)
+                    return
+                except LeaseLostError:
+                    raise
+                except StoreError as exc:
+                    if attempt == attempts:
+                        raise
+                    log.warning("%s: storing the new tokens failed (%s); retrying",
+                                record.name, exc)
+                    self.sleep(0.5 * attempt)
         except LeaseLostError:
             log.error("%s: lease lost before the new tokens were stored; the refresh "
                       "token rotated by this refresh is lost", record.name)
@@ -332,9 +348,12 @@ class Keeper:
             if self.clock() >= deadline:
                 raise KeeperTimeoutError(f"token {name!r} is being refreshed; try again")
             self.sleep(self.poll_interval)
-        settings = dict(token_url=token_url, username=username, password=stored_password)
-        # Rewrite the bookkeeping columns too: they may be what was corrupt.
-        settings.update(created_at=self.clock(), version=1, refresh_count=0)
+        # A new session: its refreshes are counted from zero.
+        settings = dict(token_url=token_url, username=username, password=stored_password,
+                        refresh_count=0)
+        if corrupt:
+            # Rewrite the bookkeeping columns too: they may be what was corrupt.
+            settings.update(created_at=self.clock(), version=1)
         placeholder = TokenRecord(
             name=name, token_url=token_url, username=username, password=None,
             access_token=None, access_expires_at=None, refresh_token=None,
