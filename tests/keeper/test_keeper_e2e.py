@@ -65,7 +65,8 @@ def check_consumers(summaries):
         assert summary["errors"] == []
         assert summary["statuses"] == {"200": summary["calls"]}
         assert summary["calls"] > 0
-        assert summary["min_ttl"] >= MARGIN - 0.05  # time.time() moved on since the handout
+        # Measured just after the handout, so a little under the margin at worst.
+        assert summary["min_ttl"] >= MARGIN - 0.5
     return sum(s["calls"] for s in summaries)
 
 
@@ -78,15 +79,21 @@ def start_worker(store_path, log_path, *extra):
     return proc, log
 
 
-def refresh_times(log_path, name="svc"):
-    """When a worker logged each refresh of ``name`` (epoch seconds)."""
-    times = []
+def refreshes_logged(log_path, name="svc"):
+    """(when logged, new token valid until) of each refresh a worker logged (epoch s)."""
+    refreshes = []
     for line in log_path.read_text().splitlines():
-        match = re.match(r"(\S+ \S+),(\d+) INFO \S+: refreshed (\S+):", line)
+        match = re.match(r"(\S+ \S+),(\d+) INFO \S+: refreshed (\S+): refresh #\d+, "
+                         r"valid until (\S+) ", line)
         if match and match.group(3) == name:
             stamp = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").timestamp()
-            times.append(stamp + int(match.group(2)) / 1000)
-    return times
+            until = datetime.fromisoformat(match.group(4)).timestamp()
+            refreshes.append((stamp + int(match.group(2)) / 1000, until))
+    return refreshes
+
+
+def refresh_times(log_path, name="svc"):
+    return [logged for logged, _ in refreshes_logged(log_path, name)]
 
 
 def stop_worker(proc, log, signum=signal.SIGTERM):
@@ -115,7 +122,7 @@ def test_consumers_in_two_processes_share_one_session(usergate_server, store_pat
     assert refreshes == record.refresh_count
     # A token is due MARGIN s before it expires, so one refresh every
     # (lifetime - margin) s; the server's whole-second iat takes up to 1 s off.
-    expected = elapsed / (ACCESS_LIFETIME - MARGIN)
+    expected = seconds / (ACCESS_LIFETIME - MARGIN)
     assert expected - 1 <= refreshes <= elapsed / (ACCESS_LIFETIME - MARGIN - 1) + 1
     print(f"\nconsumers: {calls} calls in {elapsed:.1f}s, all 200; server-side refreshes "
           f"{refreshes} (duration / (lifetime - margin) = {expected:.1f}); "
@@ -138,18 +145,20 @@ def test_two_workers_refresh_each_expiry_once(usergate_server, store_path):
     for log in logs:
         assert "worker stopped" in log.read_text()
 
-    per_worker = [refresh_times(log) for log in logs]
-    times = sorted(t for worker_times in per_worker for t in worker_times)
+    per_worker = [refreshes_logged(log) for log in logs]
+    refreshes = sorted(r for worker_refreshes in per_worker for r in worker_refreshes)
+    times = [logged for logged, _ in refreshes]
     session = server.session_row(session_id)
     record = TokenStore(str(store_path)).get("svc")
     assert session["revoked_at"] is None
     assert server.session_of(record.access_token) == session_id
     assert session["refresh_count"] == record.refresh_count == len(times)
-    expected = elapsed / (ACCESS_LIFETIME - MARGIN)
+    expected = seconds / (ACCESS_LIFETIME - MARGIN)
     assert expected - 1 <= len(times) <= elapsed / (ACCESS_LIFETIME - MARGIN - 1) + 1
-    # One refresh per expiry: never two within one token's due window.
+    # One refresh per expiry: none before the token it replaced was due.
+    for (_, previous_until), (logged, _) in zip(refreshes, refreshes[1:], strict=False):
+        assert logged >= previous_until - MARGIN
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    assert min(gaps) >= ACCESS_LIFETIME - MARGIN - 1 - 0.3, gaps
     print(f"\ntwo workers: {len(times)} refreshes in {elapsed:.1f}s "
           f"({[len(t) for t in per_worker]} per worker), server-side {session['refresh_count']},"
           f" gaps {[round(g, 2) for g in gaps]}; consumers {calls} calls, all 200")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
 
 from .core import Keeper
 from .errors import (
@@ -99,8 +100,9 @@ class Worker:
 
         if refreshed:
             ttl = record.ttl(clock())
-            log.info("refreshed %s: refresh #%d, valid for %.1fs", name,
-                     record.refresh_count, ttl)
+            until = datetime.fromtimestamp(record.access_expires_at, UTC)
+            log.info("refreshed %s: refresh #%d, valid until %s (%.1fs)", name,
+                     record.refresh_count, until.isoformat(timespec="milliseconds"), ttl)
             if ttl <= keeper.margin:
                 # Due again at once: without this, a margin longer than the
                 # token's lifetime would refresh in a tight loop.
