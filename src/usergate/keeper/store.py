@@ -217,14 +217,17 @@ def _prepare_sqlite_file(url: URL) -> URL:
     if not database or database == ":memory:" or database.startswith("file:"):
         return url
     path = Path(database).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # The file holds tokens and maybe a password in clear: readable by
         # its owner only.  SQLite gives the -wal and -shm files the same mode.
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         os.close(fd)
     except FileExistsError:
-        mode = stat.S_IMODE(path.stat().st_mode)
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError as exc:
+            raise StoreError(f"cannot open token store {path}: {exc}") from None
         if mode & 0o077:
             log.warning("token store %s is readable by others (mode %o); "
                         "run: chmod 600 %s", path, mode, path)
