@@ -117,8 +117,27 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, port: int, keeper: Keeper, *, max_concurrent: int, wait_timeout: float):
         self.keeper = keeper
         self.slots = threading.BoundedSemaphore(max_concurrent)
+        # One thread per connection, but not without end: beyond this many
+        # open connections new ones are closed at once.
+        self.connections = threading.BoundedSemaphore(4 * max_concurrent)
         self.wait_timeout = wait_timeout
         super().__init__(("127.0.0.1", port), _Handler)
+
+    def process_request(self, request, client_address):
+        if not self.connections.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.connections.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.connections.release()
 
 
 def make_server(keeper: Keeper, *, port: int = 8765, max_concurrent: int = 16,
