@@ -57,7 +57,8 @@ def main() -> None:
             except LeaseLostError:
                 # Two holders at once: the lease failed.  The test fails on this.
                 with lock:
-                    out.write(json.dumps({"event": "lost", "owner": owner}) + "\n")
+                    out.write(json.dumps({"event": "lost", "owner": owner,
+                                          "held_for": time.time() - now}) + "\n")
                 continue
             with lock:
                 out.write(json.dumps({"event": "refresh", "replaced": record.access_token,
