@@ -28,7 +28,13 @@ def _closed_port() -> int:
 
 
 @pytest.fixture
-def redis_prefix():
+def redis_marker():
+    """Redis, and a client address of this test's own that every key will contain.
+
+    The keys are told apart by the client address rather than RATELIMIT_KEY_PREFIX:
+    Flask-Limiter's one Limiter keeps the first prefix it was given for the whole
+    process, and other tests have made apps before this one.
+    """
     if not REDIS_URL:
         pytest.skip("set TEST_REDIS_URL (tox -e postgres does) to test Redis storage")
     import redis
@@ -38,26 +44,28 @@ def redis_prefix():
         client.ping()
     except redis.RedisError as exc:
         pytest.fail(f"TEST_REDIS_URL={REDIS_URL} is not reachable: {exc}")
-    prefix = f"usergate-test-{uuid.uuid4().hex}"
-    yield client, prefix
-    keys = list(client.scan_iter(match=f"*{prefix}*"))
+    marker = f"test-client-{uuid.uuid4().hex}"
+    yield client, marker
+    keys = list(client.scan_iter(match=f"*{marker}*"))
     if keys:
         client.delete(*keys)
 
 
-def test_counts_live_in_redis_and_outlive_the_worker(make_app, redis_prefix):
-    redis_client, prefix = redis_prefix
+def test_counts_live_in_redis_and_outlive_the_worker(make_app, redis_marker):
+    redis_client, marker = redis_marker
     settings = dict(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=REDIS_URL,
-                    RATELIMIT_KEY_PREFIX=prefix, RATELIMIT_AUTH=f"{LIMIT}/hour")
-    first = make_app(**settings)
-    client = first.test_client()
+                    RATELIMIT_KEY_PREFIX=f"usergate-test-{uuid.uuid4().hex}",
+                    RATELIMIT_AUTH=f"{LIMIT}/hour")
+    client = make_app(**settings).test_client()
+    client.environ_base["REMOTE_ADDR"] = marker
     assert [_login(client, "nobody@example.com").status_code for _ in range(LIMIT)] == [401] * LIMIT
-    assert list(redis_client.scan_iter(match=f"*{prefix}*")), "no counter was written to Redis"
+    assert list(redis_client.scan_iter(match=f"*{marker}*")), "no counter was written to Redis"
 
     # A new app (a restarted or another worker) starts with empty memory: the
     # counter it sees is the one in Redis.
-    second = make_app(**settings)
-    response = _login(second.test_client(), "nobody@example.com")
+    second = make_app(**settings).test_client()
+    second.environ_base["REMOTE_ADDR"] = marker
+    response = _login(second, "nobody@example.com")
     assert response.status_code == 429
     assert response.mimetype == "application/problem+json"
     assert int(response.headers["Retry-After"]) > 0
