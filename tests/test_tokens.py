@@ -163,3 +163,48 @@ def test_asymmetric_round_trip_and_jwks(tmp_path, algorithm):
 
 def test_hs256_publishes_no_keys(keys):
     assert keys.jwks() == {"keys": []}
+
+
+# The verified-token cache (tokens._VERIFIED): a repeated token skips parsing and the
+# signature, never the clock, and never crosses key sets, issuers or token kinds.
+
+
+def test_a_remembered_token_still_expires(keys):
+    token = issue(keys).token
+    assert decode(token, keys)["sub"] == "user-1"
+    with pytest.raises(tokens.TokenExpiredError):
+        decode(token, keys, now=NOW + 900)
+    with pytest.raises(tokens.TokenError, match="not valid yet"):
+        decode(token, keys, now=NOW - 10)
+
+
+def test_a_remembered_token_is_checked_again_for_another_key_set_issuer_or_kind(keys):
+    token = issue(keys).token
+    assert decode(token, keys)["sub"] == "user-1"
+    with pytest.raises(tokens.TokenError, match="known key"):
+        decode(token, KeySet(hmac_key("another-secret-of-at-least-32-bytes!!")))
+    with pytest.raises(tokens.TokenError, match="someone else"):
+        decode(token, keys, issuer="not-usergate")
+    with pytest.raises(tokens.TokenError, match="not an refresh token"):
+        decode(token, keys, kind=tokens.REFRESH)
+    # The same secret in a new key set (a restarted app) verifies on its own.
+    assert decode(token, KeySet(hmac_key(SECRET)))["sub"] == "user-1"
+
+
+def test_remembered_claims_cannot_be_changed_by_a_caller(keys):
+    token = issue(keys).token
+    decode(token, keys)["sub"] = "someone-else"
+    assert decode(token, keys)["sub"] == "user-1"
+
+
+def test_failures_are_not_remembered_and_the_cache_is_bounded(keys, monkeypatch):
+    monkeypatch.setattr(tokens, "VERIFIED_CACHE_SIZE", 8)
+    forged = issue(keys).token[:-4] + "AAAA"
+    for _ in range(2):
+        with pytest.raises(tokens.TokenError, match="signature"):
+            decode(forged, keys)
+    for n in range(20):
+        decode(issue(keys, subject=f"user-{n}").token, keys)
+    assert len(tokens._VERIFIED) <= 8
+    assert not any(key[0] == __import__("hashlib").sha256(forged.encode()).digest()
+                   for key in tokens._VERIFIED)
