@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -245,7 +246,8 @@ class TokenStore:
         self.clock = clock
         self._busy_timeout = busy_timeout
         self._engine: Engine | None = None
-        self._pid = None
+        self._pid: int | None = None
+        self._engine_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"TokenStore({self.display_url!r})"
@@ -262,9 +264,11 @@ class TokenStore:
     def engine(self) -> Engine:
         # An engine's pooled connections must not cross a fork.
         if self._engine is None or self._pid != os.getpid():
-            engine = self._create_engine()
-            self._create_schema(engine)
-            self._engine, self._pid = engine, os.getpid()
+            with self._engine_lock:
+                if self._engine is None or self._pid != os.getpid():
+                    engine = self._create_engine()
+                    self._create_schema(engine)
+                    self._engine, self._pid = engine, os.getpid()
         return self._engine
 
     def close(self) -> None:
