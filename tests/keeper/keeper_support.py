@@ -73,7 +73,9 @@ class UsergateServer:
             JWT_ACCESS_TOKEN_EXPIRES=str(ACCESS_LIFETIME), RATELIMIT_ENABLED="false",
             BCRYPT_LOG_ROUNDS="4")
         self.proc = None
-        self.users = 0
+        # One account for every test: each sign-in is a session of its own,
+        # and sessions are what the tests count and revoke.
+        self.email = "svc@example.com"
 
     def flask(self, *args: str) -> str:
         import subprocess
@@ -91,6 +93,7 @@ class UsergateServer:
         import httpx
 
         self.flask("db", "upgrade")
+        self.flask("users", "create", self.email, "--password", PASSWORD)
         self.log = open(self.workdir / "server.log", "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "flask", "--app", "run.py", "run", "--port", str(self.port),
@@ -116,12 +119,6 @@ class UsergateServer:
                 self.proc.kill()
             self.log.close()
 
-    def create_user(self) -> str:
-        self.users += 1
-        email = f"svc{self.users}@example.com"
-        self.flask("users", "create", email, "--password", PASSWORD)
-        return email
-
     def session_of(self, access_token: str) -> str:
         import httpx
 
@@ -138,13 +135,3 @@ class UsergateServer:
             conn.row_factory = sqlite3.Row
             row = conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
         return dict(row)
-
-    def sessions_of_user(self, email: str) -> list[dict]:
-        import sqlite3
-
-        with sqlite3.connect(self.db_path) as conn:
-            conn.row_factory = sqlite3.Row
-            rows = conn.execute(
-                "SELECT s.* FROM sessions s JOIN users u ON u.id = s.user_id "
-                "WHERE u.email = ? ORDER BY s.created_at", (email,)).fetchall()
-        return [dict(row) for row in rows]

@@ -34,7 +34,7 @@ def svc_row(store_path):
 @pytest.fixture
 def added(usergate_server, store_path):
     """A store holding one good token, 'svc', signed in through the CLI."""
-    email = usergate_server.create_user()
+    email = usergate_server.email
     done = keeper(store_path, "add", "svc", "--token-url", usergate_server.token_url,
                   "--username", email, password=PASSWORD)
     assert done.returncode == 0, done.stderr
@@ -64,7 +64,7 @@ def test_add_token_list_remove(usergate_server, store_path, added):
 
 
 def test_the_password_never_comes_from_the_command_line(usergate_server, store_path):
-    email = usergate_server.create_user()
+    email = usergate_server.email
     args = ["add", "svc", "--token-url", usergate_server.token_url, "--username", email]
     done = keeper(store_path, *args, "--password", PASSWORD)
     assert done.returncode == 2 and "No such option '--password'" in done.stderr

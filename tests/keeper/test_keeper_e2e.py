@@ -31,7 +31,7 @@ HTTP_TIMEOUT = 2.0
 
 
 def sign_in(server, store_path, name="svc", *, store_password=False):
-    email = server.create_user()
+    email = server.email
     keeper = Keeper(TokenStore(str(store_path)), margin=MARGIN, lease_seconds=LEASE,
                     http_timeout=HTTP_TIMEOUT)
     token = keeper.sign_in(name, token_url=server.token_url, username=email,
