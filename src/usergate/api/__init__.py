@@ -31,6 +31,8 @@ class UsergateApi(Api):
         # Swagger 2.0 wants an absolute tokenUrl: the host that served this spec.
         schema["securityDefinitions"]["oauth2"]["tokenUrl"] = url_for(
             "api.auth_token", _external=True)
+        # Every error is problem JSON (RFC 9457); Swagger 2.0 lists media types per API.
+        schema["produces"] = ["application/json", "application/problem+json"]
         return schema
 
     def handle_error(self, e):

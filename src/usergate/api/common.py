@@ -16,6 +16,13 @@ problem_model = Model("Problem", {
                          description="field name -> list of messages"),
 })
 
+class NullableString(fields.String):
+    """A string that may be null; Swagger 2.0 has no `null` type, so `x-nullable`."""
+
+    def schema(self):
+        return {**super().schema(), "x-nullable": True}
+
+
 BEARER = [{"Bearer": []}, {"oauth2": []}]
 
 ERRORS = {

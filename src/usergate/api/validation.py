@@ -26,6 +26,8 @@ BODY = "body"  # the error key when the body as a whole is wrong
 class Email(fields.String):
     """An email address, validated and normalised (trimmed, domain lower-cased)."""
 
+    __schema_format__ = "email"
+
     def __init__(self, **kwargs):
         kwargs.setdefault("example", "ada@example.com")
         kwargs.setdefault("max_length", 320)

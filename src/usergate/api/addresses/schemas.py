@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_restx import fields
 
-from ..common import shared_namespace
+from ..common import NullableString, shared_namespace
 from ..pagination import collection_model
 from ..validation import CountryCode, Text
 
@@ -60,11 +60,11 @@ AddressUpdate = addresses_ns.model("AddressUpdate", {
 AddressPublic = addresses_ns.model("AddressPublic", {
     "id": fields.String(example="9b2d7c1e-3f4a-4b5c-8d6e-7f8091a2b3c4"),
     "user_id": fields.String(example="5f0c6a0e-8a57-4a50-9a53-0f2f3c9d1e11"),
-    "label": fields.String(example="Home"),
+    "label": NullableString(example="Home"),
     "line1": fields.String(example="12 Analytical Row"),
-    "line2": fields.String(example="Flat 3"),
+    "line2": NullableString(example="Flat 3"),
     "city": fields.String(example="London"),
-    "region": fields.String(example="Greater London"),
+    "region": NullableString(example="Greater London"),
     "postal_code": fields.String(example="W1 2AB"),
     "country": fields.String(example="GB"),
     "is_primary": fields.Boolean(example=True),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_restx import fields, reqparse
 
-from ..common import shared_namespace
+from ..common import NullableString, shared_namespace
 from ..pagination import collection_model
 from ..validation import Email, Password, Text
 
@@ -48,7 +48,7 @@ OAuthErrorBody = auth_ns.model("OAuthError", {
 CurrentUser = auth_ns.model("CurrentUser", {
     "id": fields.String(example="5f0c6a0e-8a57-4a50-9a53-0f2f3c9d1e11"),
     "email": fields.String(example="ada@example.com"),
-    "name": fields.String(example="Ada Lovelace"),
+    "name": NullableString(example="Ada Lovelace"),
     "admin": fields.Boolean(example=False),
     "disabled": fields.Boolean(example=False),
     "registered_on": fields.String(example="2026-11-24T09:30:00Z"),
@@ -79,8 +79,8 @@ SessionPublic = auth_ns.model("SessionPublic", {
     "last_used_at": fields.String(example="2026-11-24T09:45:00Z",
                                   description="the last refresh (or the sign-in)"),
     "expires_at": fields.String(example="2026-12-24T09:45:00Z"),
-    "user_agent": fields.String(example="Mozilla/5.0"),
-    "ip": fields.String(example="203.0.113.7"),
+    "user_agent": NullableString(example="Mozilla/5.0"),
+    "ip": NullableString(example="203.0.113.7"),
     "current": fields.Boolean(example=True, description="the session of the token used"),
 })
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_restx import fields
 
 from ..auth.schemas import UserCreate
-from ..common import shared_namespace
+from ..common import NullableString, shared_namespace
 from ..pagination import collection_model
 from ..validation import Email, Text
 
@@ -36,7 +36,7 @@ UserUpdate = users_ns.model("UserUpdate", {
 UserPublic = users_ns.model("UserPublic", {
     "id": fields.String(example=USER_ID),
     "email": fields.String(example="ada@example.com"),
-    "name": fields.String(example="Ada Lovelace"),
+    "name": NullableString(example="Ada Lovelace"),
     "admin": fields.Boolean(example=False),
     "disabled": fields.Boolean(example=False),
     "registered_on": fields.String(example="2026-11-24T09:30:00Z"),
