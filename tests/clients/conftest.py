@@ -16,7 +16,7 @@ def usergate_server(tmp_path_factory):
 
 @pytest.fixture
 def start_server(tmp_path):
-    """Start a usergate of one's own with extra settings: ``start_server(RATELIMIT_ENABLED="true")``."""
+    """A usergate of its own with extra settings: ``start_server(RATELIMIT_AUTH="5/minute")``."""
     servers = []
 
     def start(**settings: str) -> LiveServer:
