@@ -42,7 +42,8 @@ def _bearer_token_from_request() -> str:
     # RFC 6750 §2: a client must not send the token in more than one place.
     in_body = (request.mimetype == "application/x-www-form-urlencoded"
                and "access_token" in request.form)
-    if "access_token" in request.args or in_body:
+    # (An empty query string is the common case: then there are no args to parse.)
+    if (request.query_string and "access_token" in request.args) or in_body:
         raise InvalidRequestError("The token was sent in more than one place")
     return credentials
 

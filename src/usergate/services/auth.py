@@ -170,9 +170,9 @@ def authenticate(token: str, kind: str) -> Authenticated:
     return Authenticated(claims, user, claims["sid"])
 
 
-def is_fresh(claims: dict) -> bool:
-    """Issued from a password, and younger than JWT_FRESH_MAX_AGE right now."""
-    age = timestamp(utcnow()) - claims["iat"]
+def is_fresh(claims: dict, *, now: int | None = None) -> bool:
+    """Issued from a password, and younger than JWT_FRESH_MAX_AGE right now (or at `now`)."""
+    age = (timestamp(utcnow()) if now is None else now) - claims["iat"]
     return bool(claims.get("fresh")) and age < auth_settings().fresh_max_age
 
 

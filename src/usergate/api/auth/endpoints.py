@@ -202,10 +202,11 @@ class CurrentUserResource(Resource):
     @token_required
     def get(self):
         """Who am I? The user behind the access token."""
-        auth = current_auth
+        auth = current_auth._get_current_object()  # one lookup, not one per attribute
+        now = timestamp(utcnow())
         body = user_public(auth.user)
-        body.update(token_expires_in=max(0, auth.claims["exp"] - timestamp(utcnow())),
-                    fresh=auth_service.is_fresh(auth.claims), session_id=auth.session_id)
+        body.update(token_expires_in=max(0, auth.claims["exp"] - now),
+                    fresh=auth_service.is_fresh(auth.claims, now=now), session_id=auth.session_id)
         return body, HTTPStatus.OK, NO_STORE
 
 
