@@ -186,7 +186,7 @@ class SwaggerPage:
 
 
 def test_swagger_ui_oauth2_password_flow_then_pasted_bearer_token(
-        browser, usergate_server, tmp_path):
+        browser, usergate_server, tmp_path, capsys):
     api = usergate_server.api
     ada = usergate_server.register("ada.browser@example.com", name="Ada Lovelace")
     grace = usergate_server.register("grace.browser@example.com", name="Grace Hopper")
@@ -226,8 +226,10 @@ def test_swagger_ui_oauth2_password_flow_then_pasted_bearer_token(
     sessions = httpx.get(f"{api}/auth/sessions", timeout=10,
                          headers={"Authorization": f"Bearer {ada['access_token']}"}).json()
     assert sessions["total"] == 2
-    print("browser: Swagger UI OAuth2 password sign-in and pasted Bearer token both got "
-          "200 from GET /auth/user")
+    with capsys.disabled():  # a line in the CI log
+        print(f"\nbrowser: {browser.capabilities.get('browserName')} "
+              f"{browser.capabilities.get('browserVersion')} headless: Swagger UI's OAuth2 "
+              "password sign-in and a pasted Bearer token each ran GET /auth/user -> 200")
 
 
 def test_swagger_ui_shows_an_unauthorized_call_as_401(browser, usergate_server):
