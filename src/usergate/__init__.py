@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from flask import Flask
+if TYPE_CHECKING:  # the token keeper imports usergate.keeper without loading Flask
+    from flask import Flask
 
 __version__ = "0.1.0"
 
@@ -12,6 +14,7 @@ __version__ = "0.1.0"
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the application; settings come from the environment, `.env` and test_config."""
     from dotenv import load_dotenv
+    from flask import Flask
 
     from .app_setup import configure_app
 
