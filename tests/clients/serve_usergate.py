@@ -7,7 +7,10 @@ on stdout is ``PORT <n>`` once the socket is listening.
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
+import time
 
 from flask_migrate import upgrade
 from werkzeug.serving import make_server
@@ -15,7 +18,16 @@ from werkzeug.serving import make_server
 from usergate import create_app
 
 
+def _exit_with_parent() -> None:
+    # A test run that dies without stopping us must not leave a server behind.
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
 def main() -> None:
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
     app = create_app()
     with app.app_context():
         upgrade()
