@@ -153,25 +153,33 @@ class SwaggerPage:
                  f"[.//*[contains(@class,'opblock-summary-path') and @data-path='{path}']]")
         return self.wait.until(self.ec.presence_of_element_located((self.By.XPATH, xpath)))
 
+    def in_operation(self, method: str, path: str, selector: str):
+        """Wait for an element inside the operation (Swagger UI renders asynchronously)."""
+        def found(_):
+            elements = self.operation(method, path).find_elements(self.By.CSS_SELECTOR, selector)
+            return elements[0] if elements and elements[0].is_displayed() else False
+        return self.wait.until(found)
+
     def execute(self, method: str, path: str) -> tuple[str, str]:
         """Expand the operation, Try it out, Execute; return (status, response body)."""
         block = self.operation(method, path)
         if not block.find_elements(self.By.CSS_SELECTOR, ".opblock-body"):
             self.click(self.css(".opblock-summary-control, .opblock-summary", block))
-        block = self.operation(method, path)
-        try_out = block.find_elements(self.By.CSS_SELECTOR, ".try-out__btn")
-        if try_out and "Cancel" not in try_out[0].text:
-            self.click(try_out[0])
-        block = self.operation(method, path)
-        for old in block.find_elements(self.By.CSS_SELECTOR, ".btn-clear"):
+        try_out = self.in_operation(method, path, ".try-out__btn")
+        if "Cancel" not in try_out.text:
+            self.click(try_out)
+        self.in_operation(method, path, ".btn.execute")  # rendered after "Try it out"
+        for old in self.operation(method, path).find_elements(self.By.CSS_SELECTOR,
+                                                               ".btn-clear"):
             self.click(old)  # forget the previous call's response
-        self.click(self.css(".btn.execute", self.operation(method, path)))
         status_cell = ".live-responses-table .response .response-col_status"
-        self.wait.until(lambda _: self.operation(method, path).find_elements(
+        self.wait.until(lambda _: not self.operation(method, path).find_elements(
             self.By.CSS_SELECTOR, status_cell))
-        block = self.operation(method, path)
-        status = self.css(status_cell, block).text.strip()
-        body = self.css(".live-responses-table .response .response-col_description pre", block)
+        execute = self.in_operation(method, path, ".btn.execute")
+        self.click(execute)
+        status = self.in_operation(method, path, status_cell).text.strip()
+        body = self.in_operation(
+            method, path, ".live-responses-table .response .response-col_description pre")
         self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", body)
         return status, body.text
 
