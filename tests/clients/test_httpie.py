@@ -13,7 +13,7 @@ what httpie prints with the lines that follow the command in the README:
 - a JSON body with the same keys and values, where a README token ending in ``…``
   stands for any JWT starting with the shown characters, a UUID for a UUID (the same
   README UUID always for the same real one), an RFC 3339 time for any such time,
-  and ``token_expires_in`` for any number of seconds up to the one shown.
+  and ``token_expires_in`` for a number of seconds a little below the one shown.
 
 ``python tests/clients/test_httpie.py`` prints the same walk-through's real output
 (tokens shortened) to paste into the README after a deliberate change.
@@ -169,8 +169,9 @@ class Matcher:
         elif isinstance(shown, str) and RFC3339.fullmatch(shown):
             assert isinstance(real, str) and RFC3339.fullmatch(real), f"{where}: {real!r}"
         elif key == "token_expires_in":
-            # Seconds left: a second may pass between the sign-in and this request.
-            assert isinstance(real, int) and shown - 5 <= real <= shown + 1, (where, real)
+            # Seconds left: time passes between the sign-in and this request (a busy CI
+            # machine starts httpie slowly); the point is a count down from expires_in.
+            assert isinstance(real, int) and shown - 60 <= real <= shown + 1, (where, real)
         else:
             assert shown == real, f"{where}: README shows {shown!r}, the server sent {real!r}"
 
