@@ -766,13 +766,15 @@ def draw_chart(results: list[DbResult], path: Path) -> None:
             if series is not None:
                 groups.append((f"{r.label}\n{mode}", series))
     width = 0.8 / len(CHART_ORDER)
-    for i, scenario in enumerate(CHART_ORDER):
+    for scenario in CHART_ORDER:
         xs, ys, errs = [], [], [[], []]
         for g, (_, series) in enumerate(groups):
-            if scenario in series.samples:
+            present = [s for s in CHART_ORDER if s in series.samples]
+            if scenario in present:  # the bars of a group side by side, centred
+                i = present.index(scenario)
                 med = series.median(scenario)
                 lo, hi = series.spread(scenario)
-                xs.append(g + (i - (len(CHART_ORDER) - 1) / 2) * width)
+                xs.append(g + (i - (len(present) - 1) / 2) * width)
                 ys.append(med)
                 errs[0].append(max(0, med - lo))
                 errs[1].append(max(0, hi - med))
@@ -861,8 +863,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="~2-3 minutes instead of ~10")
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
-                        help="a PostgreSQL database to run on too (default: $DATABASE_URL)")
+    parser.add_argument("--database-url",
+                        help="a PostgreSQL database to run on too (default: $DATABASE_URL "
+                             "when that is a postgresql:// URL)")
     parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto",
                         help="HTTP load generator (auto: wrk when installed)")
     parser.add_argument("--connections", type=int, default=4,
@@ -873,13 +876,20 @@ def main(argv=None) -> int:
     parser.add_argument("--no-login", action="store_true", help="skip the login timing")
     parser.add_argument("--markdown", default=str(ROOT / "docs" / "benchmarks.md"),
                         help="file whose bench section is replaced with the results")
-    parser.add_argument("--chart", default=str(ROOT / "docs" / "benchmarks.png"))
+    parser.add_argument("--chart", default=str(ROOT / "docs" / "benchmarks.png"),
+                        help="where to draw the PNG chart")
     parser.add_argument("--json", help="also write the raw samples here")
     parser.add_argument("--no-write", action="store_true",
                         help="print only; write neither markdown nor chart")
     args = parser.parse_args(argv)
+    if args.database_url is None:
+        env_url = os.environ.get("DATABASE_URL", "")
+        args.database_url = env_url if env_url.startswith(("postgresql", "postgres://")) else None
     plan = QUICK if args.quick else FULL
 
+    if reference.jwtx is None:
+        log("flask-jwt-extended is not installed (pip install -e '.[bench]'): "
+            "that scenario is left out")
     info = machine()
     info["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     started = time.perf_counter()
@@ -917,12 +927,15 @@ def main(argv=None) -> int:
                  "blacklist_cpu": r.scale and r.scale.cpu, "login": r.login}
                 for r in results]}, indent=1))
     if not args.no_write:
-        chart = Path(args.chart)
-        draw_chart(results, chart)
+        chart, rel = Path(args.chart), None
         md = Path(args.markdown)
-        rel = os.path.relpath(chart, md.parent)
+        try:
+            draw_chart(results, chart)
+            rel = os.path.relpath(chart, md.parent)
+        except ImportError:
+            log("matplotlib is not installed (pip install -e '.[bench]'): no chart")
         write_markdown(md, markdown(results, info, plan, args, command, rel))
-        log(f"wrote {md} and {chart}")
+        log(f"wrote {md}" + (f" and {chart}" if rel else ""))
     log(f"done in {info['seconds']:.0f} s")
     return 0
 
