@@ -111,7 +111,8 @@ def _parse_int(name: str, raw: str) -> int:
     try:
         value = int(raw.strip())
     except ValueError:
-        raise ConfigError(f"{name} must be an integer number of seconds/bytes, not {raw!r}") from None
+        raise ConfigError(
+            f"{name} must be an integer number of seconds/bytes, not {raw!r}") from None
     if value < 0:
         raise ConfigError(f"{name} must not be negative")
     return value

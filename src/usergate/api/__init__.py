@@ -27,7 +27,8 @@ AUTHORIZATIONS = {
 class UsergateApi(Api):
     @property
     def __schema__(self):  # noqa: PLW3201 - Flask-RESTX's name
-        schema = copy.deepcopy(Api.__dict__["__schema__"].fget(self))  # built once, cached in _schema
+        # Built once and cached in _schema by Flask-RESTX; copied before the per-host edit.
+        schema = copy.deepcopy(Api.__dict__["__schema__"].fget(self))
         # Swagger 2.0 wants an absolute tokenUrl: the host that served this spec.
         schema["securityDefinitions"]["oauth2"]["tokenUrl"] = url_for(
             "api.auth_token", _external=True)

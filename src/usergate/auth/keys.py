@@ -33,7 +33,8 @@ def _thumbprint(jwk: dict) -> str:
     """RFC 7638 JWK thumbprint (base64url SHA-256 of the required members)."""
     import base64
 
-    required = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}
+    required = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"),
+                "OKP": ("crv", "kty", "x")}
     members = {name: jwk[name] for name in required[jwk["kty"]]}
     digest = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode())
     return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
@@ -119,7 +120,8 @@ class KeySet:
         else:
             signing = load_key_file(config["JWT_PRIVATE_KEY_FILE"])
             if signing.signing_key is None:
-                raise KeyFileError("JWT_PRIVATE_KEY_FILE holds a public key; it needs the private key")
+                raise KeyFileError(
+                    "JWT_PRIVATE_KEY_FILE holds a public key; it needs the private key")
             if signing.algorithm != algorithm:
                 raise KeyFileError(
                     f"JWT_ALGORITHM is {algorithm} but JWT_PRIVATE_KEY_FILE is a "

@@ -19,11 +19,13 @@ UserCreate = auth_ns.model("UserCreate", {
 LoginRequest = auth_ns.model("LoginRequest", {
     "email": Email(required=True),
     # Any length is accepted at login: a wrong password is a 401, not a 400.
-    "password": fields.String(required=True, max_length=256, example="correct horse battery staple"),
+    "password": fields.String(required=True, max_length=256,
+                              example="correct horse battery staple"),
 }, strict=True)
 
 FreshLoginRequest = auth_ns.model("FreshLoginRequest", {
-    "password": fields.String(required=True, max_length=256, example="correct horse battery staple"),
+    "password": fields.String(required=True, max_length=256,
+                              example="correct horse battery staple"),
 }, strict=True)
 
 TokenBody = auth_ns.model("TokenBody", {
@@ -64,7 +66,8 @@ token_form.add_argument("grant_type", location="form", required=True,
                         choices=("password", "refresh_token"))
 token_form.add_argument("username", location="form", help="email (password grant)")
 token_form.add_argument("password", location="form", help="password (password grant)")
-token_form.add_argument("refresh_token", location="form", help="refresh token (refresh_token grant)")
+token_form.add_argument("refresh_token", location="form",
+                        help="refresh token (refresh_token grant)")
 
 PasswordChange = auth_ns.model("PasswordChange", {
     # Any length is accepted here: a wrong current password is a 400 naming it.
