@@ -54,3 +54,14 @@ def test_production_starts_with_a_strong_secret(tmp_path):
     app = create_app({"USERGATE_CONFIG": "production", "SECRET_KEY": "s" * 48,
                       "DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}", "BCRYPT_LOG_ROUNDS": 4})
     assert app.config["TESTING"] is False and app.config["DEBUG"] is False
+
+
+def test_instance_folder_is_the_working_directory_s(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("USERGATE_INSTANCE_PATH", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    app = create_app({"USERGATE_CONFIG": "testing"})
+    assert app.instance_path == str(tmp_path / "instance")
+    assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'instance' / 'usergate.db'}"
+    monkeypatch.setenv("USERGATE_INSTANCE_PATH", str(tmp_path / "elsewhere"))
+    assert create_app({"USERGATE_CONFIG": "testing"}).instance_path == str(tmp_path / "elsewhere")

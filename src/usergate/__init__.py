@@ -19,6 +19,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .app_setup import configure_app
 
     load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
-    app = Flask(__name__, instance_relative_config=True)
+    # instance/ of the working directory (where run.py, flask and gunicorn are started),
+    # not of the installed package; USERGATE_INSTANCE_PATH moves it.
+    instance = os.environ.get("USERGATE_INSTANCE_PATH") or os.path.join(os.getcwd(), "instance")
+    app = Flask(__name__, instance_path=os.path.abspath(instance),
+                instance_relative_config=True)
     configure_app(app, test_config)
     return app
