@@ -154,6 +154,12 @@ def authenticate(token: str, kind: str) -> Authenticated:
     row = db.session.execute(
         _AUTHENTICATE, {"jti": claims["jti"], "sid": claims["sid"], "sub": claims["sub"]}
     ).one_or_none()
+    # End this read-only transaction with COMMIT rather than the ROLLBACK the request's
+    # teardown would send: on PostgreSQL a ROLLBACK makes psycopg 3 DEALLOCATE ALL, so
+    # the auth query would be parsed and planned again on every request. Nothing is
+    # pending in the session here (the decorator runs before the view), and the user
+    # stays loaded (expire_on_commit=False).
+    db.session.commit()
     if row is None:
         raise InvalidTokenError("The token's user or session no longer exists")
     user, revoked_at, expires_at, is_blacklisted = row
