@@ -373,3 +373,8 @@ def test_cli_creates_users_and_admins(app, client):
     assert again.exit_code != 0 and "already exists" in again.output
     bad = runner.invoke(args=["users", "create", "nope", "--password", "short"])
     assert bad.exit_code != 0 and "email" in bad.output and "password" in bad.output
+
+
+def test_register_blank_name_is_stored_as_no_name(client, auth):
+    tokens = auth.register("blank@example.com", name="   ")
+    assert auth.me(tokens)["name"] is None

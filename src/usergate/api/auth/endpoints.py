@@ -70,7 +70,7 @@ class RegisterResource(Resource):
         """Register a new user and sign in."""
         data = parse_json(UserCreate)
         user, body = auth_service.register_user(
-            email=data["email"], password=data["password"], name=data.get("name"),
+            email=data["email"], password=data["password"], name=data.get("name") or None,
             client=client_info())
         location = f"{request.script_root}/api/v1/users/{user.public_id}"
         return body, HTTPStatus.CREATED, {**NO_STORE, "Location": location}
