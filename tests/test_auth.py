@@ -378,3 +378,24 @@ def test_cli_creates_users_and_admins(app, client):
 def test_register_blank_name_is_stored_as_no_name(client, auth):
     tokens = auth.register("blank@example.com", name="   ")
     assert auth.me(tokens)["name"] is None
+
+
+def test_blacklist_rows_are_kept_while_leeway_still_accepts_the_token(make_app, clock):
+    from usergate.extensions import db
+    from usergate.models import BlacklistedToken
+
+    app = make_app(JWT_LEEWAY=60)
+    client = app.test_client()
+    auth = AuthActions(app, client)
+    old = auth.register()
+    client.post(f"{API}/logout", headers=old.headers)
+    clock.advance(900 + 10)  # past exp, inside the leeway: the token would still verify
+    client.post(f"{API}/logout", headers=auth.register().headers)  # prunes a batch
+    with app.app_context():
+        jtis = set(db.session.execute(db.select(BlacklistedToken.jti)).scalars())
+    assert claims_of(old.access)["jti"] in jtis
+    clock.advance(60)  # now past exp + leeway
+    client.post(f"{API}/logout", headers=auth.register().headers)
+    with app.app_context():
+        jtis = set(db.session.execute(db.select(BlacklistedToken.jti)).scalars())
+    assert claims_of(old.access)["jti"] not in jtis

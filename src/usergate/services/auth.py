@@ -230,9 +230,15 @@ def blacklist_token(claims: dict, *, user_id: int | None) -> None:
                                     user_id=user_id, expires_at=from_timestamp(claims["exp"])))
 
 
+def blacklist_cutoff():
+    """Rows of tokens that expired before this moment can go: no verification,
+    even with JWT_LEEWAY of clock skew, accepts such a token any more."""
+    return utcnow() - timedelta(seconds=auth_settings().leeway)
+
+
 def prune_blacklist(limit: int = PRUNE_BATCH) -> int:
     """Delete a small batch of rows whose tokens are expired anyway."""
-    stale = (select(BlacklistedToken.id).where(BlacklistedToken.expires_at < utcnow())
+    stale = (select(BlacklistedToken.id).where(BlacklistedToken.expires_at < blacklist_cutoff())
              .limit(limit).scalar_subquery())
     result = db.session.execute(delete(BlacklistedToken).where(BlacklistedToken.id.in_(stale))
                                 .execution_options(synchronize_session=False))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, or_
+from sqlalchemy import delete
 
 from ..clock import utcnow
 from ..extensions import db
 from ..models import BlacklistedToken, Session
+from .auth import blacklist_cutoff
 
 
 def purge_expired() -> dict[str, int]:
@@ -18,10 +19,10 @@ def purge_expired() -> dict[str, int]:
     """
     now = utcnow()
     blacklist = db.session.execute(
-        delete(BlacklistedToken).where(BlacklistedToken.expires_at < now)
+        delete(BlacklistedToken).where(BlacklistedToken.expires_at < blacklist_cutoff())
         .execution_options(synchronize_session=False)).rowcount
     sessions = db.session.execute(
-        delete(Session).where(or_(Session.expires_at < now))
+        delete(Session).where(Session.expires_at < now)
         .execution_options(synchronize_session=False)).rowcount
     db.session.commit()
     return {"blacklist": blacklist, "sessions": sessions}
