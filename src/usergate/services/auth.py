@@ -225,6 +225,17 @@ def revoke_session(session_id: str, *, moment=None) -> bool:
     return result.rowcount == 1
 
 
+def revoke_all_sessions(user: User, *, moment=None) -> None:
+    """End every session of the user: each of their tokens is rejected from now on."""
+    moment = moment or utcnow()
+    db.session.execute(
+        update(Session).where(Session.user_id == user.id, Session.revoked_at.is_(None))
+        .values(revoked_at=moment).execution_options(synchronize_session=False))
+    # A second line: tokens issued in an earlier second are rejected even from a
+    # session a concurrent login committed after the UPDATE above.
+    user.tokens_valid_after = moment
+
+
 def blacklist_token(claims: dict, *, user_id: int | None) -> None:
     db.session.add(BlacklistedToken(jti=claims["jti"], token_type=claims["type"],
                                     user_id=user_id, expires_at=from_timestamp(claims["exp"])))

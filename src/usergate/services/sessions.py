@@ -15,7 +15,7 @@ from ..clock import utcnow
 from ..errors import InvalidTokenError, NotFoundError, ValidationError
 from ..extensions import db
 from ..models import Session, User
-from .auth import Authenticated, Client, start_session
+from .auth import Authenticated, Client, revoke_all_sessions, start_session
 from .pagination import Page, paginate
 
 
@@ -45,13 +45,6 @@ def revoke_user_session(user: User, session_id: str) -> None:
     db.session.commit()
 
 
-def _revoke_every_session(user: User, moment) -> None:
-    db.session.execute(
-        update(Session).where(Session.user_id == user.id, Session.revoked_at.is_(None))
-        .values(revoked_at=moment).execution_options(synchronize_session=False))
-    user.tokens_valid_after = moment
-
-
 def _claim_current_session(auth: Authenticated, moment) -> None:
     """Revoke the caller's own session first, conditionally.
 
@@ -71,7 +64,7 @@ def logout_everywhere(auth: Authenticated) -> None:
     """Revoke every session of the user, this one included."""
     moment = utcnow()
     _claim_current_session(auth, moment)
-    _revoke_every_session(auth.user, moment)
+    revoke_all_sessions(auth.user, moment=moment)
     db.session.commit()
 
 
@@ -85,7 +78,7 @@ def change_password(auth: Authenticated, *, current_password: str, new_password:
     new_hash = hash_password(new_password)
     moment = utcnow()
     _claim_current_session(auth, moment)
-    _revoke_every_session(user, moment)
+    revoke_all_sessions(user, moment=moment)
     user.password_hash = new_hash
     # start_session commits: the revocations, the new hash and the new session
     # become visible together.

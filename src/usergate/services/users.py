@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..clock import utcnow
 from ..errors import (
     ConflictError,
     InsufficientScopeError,
@@ -27,7 +26,7 @@ from ..errors import (
 )
 from ..extensions import db
 from ..models import Address, Session, User
-from .auth import create_user, email_key
+from .auth import create_user, email_key, revoke_all_sessions
 from .pagination import Page, paginate
 from .runtime import auth_settings
 
@@ -138,18 +137,6 @@ def _require_fresh(fresh: bool, what: str) -> None:
         raise InsufficientUserAuthenticationError(
             f"{what} needs a fresh token; sign in again with your password",
             max_age=auth_settings().fresh_max_age)
-
-
-def revoke_all_sessions(user: User, *, moment=None) -> None:
-    """End every session of the user: each of their tokens is rejected from now on."""
-    moment = moment or utcnow()
-    db.session.execute(
-        update(Session).where(Session.user_id == user.id, Session.revoked_at.is_(None))
-        .values(revoked_at=moment).execution_options(synchronize_session=False))
-    # A second line, as "log out everywhere" keeps: tokens issued in an earlier
-    # second are rejected even from a session a concurrent login committed
-    # after the UPDATE above.
-    user.tokens_valid_after = moment
 
 
 def update_user(user: User, changes: dict, *, actor: User, fresh: bool) -> User:
