@@ -1,11 +1,12 @@
 """Extensions, created unbound; create_app() binds them."""
 
 from flask_bcrypt import Bcrypt
-from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
+
+from .limiting import RouteLimiter
 
 # Named constraints keep migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -24,4 +25,5 @@ db = SQLAlchemy(
 )
 migrate = Migrate()
 bcrypt = Bcrypt()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+# Flask-Limiter, minus its per-request work on routes that have no limit (limiting.py).
+limiter = RouteLimiter(key_func=get_remote_address, default_limits=[])

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..clock import utcnow
@@ -27,5 +27,14 @@ class Session(db.Model):
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     refresh_count: Mapped[int] = mapped_column(Integer, default=0)
+    # SESSION_MAX_AGE after sign-in: no refresh moves expires_at past this moment.
+    absolute_expires_at: Mapped[datetime] = mapped_column(DateTime)
+    # What REFRESH_REUSE_GRACE needs, and never a raw token: the jti spent by the
+    # last rotation and when, and the iat/exp of the current refresh token, so it
+    # can be signed again with the same claims for a tab that raced the rotation.
+    previous_refresh_jti: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    rotated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    refresh_iat: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    refresh_exp: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     user: Mapped[User] = relationship(User, lazy="raise")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Integer, String
+from sqlalchemy import Boolean, DateTime, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..clock import utcnow
@@ -31,6 +31,11 @@ class User(db.Model):
     registered_on: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     # Tokens issued before this moment are rejected (password change, log out everywhere).
     tokens_valid_after: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # Proven by a mailed link (docs/api.md §6.2); a changed email is unverified again.
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                 server_default=false())
+    # A confirmed TOTP authenticator (docs/mfa.md): login then asks for a code too.
+    mfa_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     def __repr__(self) -> str:
         return f"<User {self.public_id}>"
