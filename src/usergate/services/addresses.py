@@ -22,8 +22,9 @@ from ..clock import utcnow
 from ..errors import ConflictError, InsufficientScopeError, NotFoundError, ValidationError
 from ..extensions import db
 from ..models import Address, User
+from .locks import lock_user
 from .pagination import Page, paginate
-from .users import find_user, lock_user, normalise_public_id
+from .users import find_user, may_see, normalise_public_id
 
 FIELDS = ("label", "line1", "line2", "city", "region", "postal_code", "country")
 OPTIONAL_FIELDS = ("label", "line2", "region")
@@ -42,7 +43,7 @@ def get_address(public_id: str, *, actor: User) -> Address:
     key = normalise_public_id(public_id)
     address = None if key is None else db.session.execute(
         select(Address).where(Address.public_id == key)).scalar_one_or_none()
-    if address is None or (address.user_id != actor.id and not actor.admin):
+    if address is None or not may_see(actor, user_id=address.user_id):
         raise _not_found()
     return address
 
@@ -54,11 +55,12 @@ def resolve_owner(actor: User, user_id: str | None) -> User:
     key = normalise_public_id(user_id)
     if key is None:
         raise ValidationError.single("user", "must be a user id (a UUID)")
-    if key == actor.public_id:
-        return actor
-    if not actor.admin:
+    if not may_see(actor, public_id=key):
+        # 403, not 404 (docs/api.md): the `user` parameter is the administrators'.
         raise InsufficientScopeError("Only administrators may list another user's addresses",
                                      scope="admin")
+    if key == actor.public_id:
+        return actor
     owner = find_user(key)
     if owner is None:
         raise NotFoundError("There is no user with this id")
@@ -111,15 +113,14 @@ def _locked(address: Address) -> Address:
     try:
         db.session.refresh(address)
     except InvalidRequestError:  # deleted by a concurrent request
-        db.session.rollback()
         raise _not_found() from None
     return address
 
 
 def _apply(address: Address, values: dict, is_primary: bool | None) -> Address:
+    """Stage a change (the caller commits)."""
     address = _locked(address)
     if is_primary is False and address.is_primary:
-        db.session.rollback()
         raise ConflictError("The primary address cannot be un-marked; "
                             "make another address primary instead")
     moment = utcnow()
@@ -129,21 +130,24 @@ def _apply(address: Address, values: dict, is_primary: bool | None) -> Address:
     for name, value in values.items():
         setattr(address, name, value)
     address.updated_at = moment
-    db.session.commit()
     return address
 
 
 def replace_address(address: Address, data: dict) -> Address:
     """PUT: every field from the body (absent optional ones cleared); is_primary kept if absent."""
     values = {name: _clean(data.get(name)) for name in FIELDS}
-    return _apply(address, values, data.get("is_primary"))
+    address = _apply(address, values, data.get("is_primary"))
+    db.session.commit()
+    return address
 
 
 def update_address(address: Address, data: dict) -> Address:
     """PATCH: only the fields in the body change."""
     values = {name: (_clean(data[name]) if name in OPTIONAL_FIELDS else data[name])
               for name in FIELDS if name in data}
-    return _apply(address, values, data.get("is_primary"))
+    address = _apply(address, values, data.get("is_primary"))
+    db.session.commit()
+    return address
 
 
 def delete_address(address: Address) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import User
-from .auth import create_user
+from .accounts import create_user
 
 
 def ensure_first_admin() -> tuple[str, str] | None:

@@ -1,13 +1,32 @@
-"""Housekeeping that is safe to run while the server serves."""
+"""Housekeeping that is safe to run while the server serves: the blacklist and old sessions."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+from datetime import timedelta
+
+from sqlalchemy import delete, select
 
 from ..clock import utcnow
 from ..extensions import db
 from ..models import BlacklistedToken, Session
-from .auth import blacklist_cutoff
+from .runtime import auth_settings
+
+PRUNE_BATCH = 100
+
+
+def blacklist_cutoff():
+    """Rows of tokens that expired before this moment can go: no verification,
+    even with JWT_LEEWAY of clock skew, accepts such a token any more."""
+    return utcnow() - timedelta(seconds=auth_settings().leeway)
+
+
+def prune_blacklist(limit: int = PRUNE_BATCH) -> int:
+    """Stage the deletion of a small batch of rows whose tokens are expired anyway."""
+    stale = (select(BlacklistedToken.id).where(BlacklistedToken.expires_at < blacklist_cutoff())
+             .limit(limit).scalar_subquery())
+    result = db.session.execute(delete(BlacklistedToken).where(BlacklistedToken.id.in_(stale))
+                                .execution_options(synchronize_session=False))
+    return result.rowcount
 
 
 def purge_expired() -> dict[str, int]:

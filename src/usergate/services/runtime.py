@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from ..auth.keys import KeySet
+from ..security.keys import KeySet
+from ..security.tokens import NO_AUDIENCE, Audience
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,15 @@ class AuthSettings:
     # A real bcrypt hash of a random password at the configured cost: checking an
     # unknown email against it makes that login cost what a wrong password costs.
     dummy_hash: str
+    # JWT_AUDIENCE and the RFC 8707 resources of JWT_RESOURCES (docs/oauth.md).
+    audience: str | None = None
+    resources: tuple[str, ...] = ()
+    # What usergate's own endpoints accept (JWT_AUDIENCE), and what introspection and
+    # revocation accept: any audience usergate issues tokens for.
+    own_audience: Audience = NO_AUDIENCE
+    issued_audience: Audience = NO_AUDIENCE
+    # The key client secrets are HMAC'd under (services/clients.py).
+    client_secret_key: bytes = b""
 
 
 def auth_settings() -> AuthSettings:

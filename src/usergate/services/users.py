@@ -1,7 +1,7 @@
 """User management rules: who may see, change and delete whom.
 
-- A non-admin sees only themself: another user's id is NotFound, as if it did
-  not exist.
+- Who may see whom is `may_see` (themself, or anyone for an administrator);
+  `get_user` answers an invisible user as NotFound, as if it did not exist.
 - `admin` and `disabled` are changed by administrators only.
 - An email change needs a fresh token (for admins too: changing someone's email
   is how an account is taken over, so a stolen non-fresh token must not do it).
@@ -15,20 +15,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import (
-    ConflictError,
-    InsufficientScopeError,
-    InsufficientUserAuthenticationError,
-    NotFoundError,
-)
+from ..errors import ConflictError, InsufficientScopeError, NotFoundError
 from ..extensions import db
-from ..models import Address, Session, User
-from .auth import create_user, email_key, revoke_all_sessions
+from ..models import Address, RecoveryCode, Session, TotpAuthenticator, User
+from . import audit
+from .accounts import create_user, email_key
+from .authentication import require_fresh
+from .locks import lock_user
 from .pagination import Page, paginate
-from .runtime import auth_settings
+from .sessions import revoke_all_sessions
 
 SORTS = {
     "email": (User.email_key.asc(),),
@@ -62,14 +60,29 @@ def find_user(public_id: str) -> User | None:
     return db.session.execute(select(User).where(User.public_id == key)).scalar_one_or_none()
 
 
+def may_see(actor: User, *, public_id: str | None = None, user_id: int | None = None) -> bool:
+    """The one visibility rule: a user (named by canonical public id or row id) is
+    visible to themself and to administrators, and to no one else.
+
+    What an invisible user answers is the caller's: a resource URL (`/users/ID`,
+    `/users/ID/addresses`, an address) answers 404, so ids of others are not
+    revealed; the `user` filter of `GET /addresses` answers 403 as docs/api.md fixes
+    (the parameter itself is for administrators, whatever the id).
+    """
+    if actor.admin:
+        return True
+    if public_id is not None:
+        return public_id == actor.public_id
+    return user_id is not None and user_id == actor.id
+
+
 def get_user(public_id: str, *, actor: User) -> User:
-    """The user with this id, if the actor may see them (themself, or anyone for an admin)."""
-    if not actor.admin:
+    """The user with this id, if the actor may see them; otherwise NotFound."""
+    key = normalise_public_id(public_id)
+    if key is None or not may_see(actor, public_id=key):
         # Another user's id answers exactly like an unknown one.
-        if normalise_public_id(public_id) != actor.public_id:
-            raise NotFoundError("There is no user with this id")
-        return actor
-    user = find_user(public_id)
+        raise NotFoundError("There is no user with this id")
+    user = actor if key == actor.public_id else find_user(key)
     if user is None:
         raise NotFoundError("There is no user with this id")
     return user
@@ -88,26 +101,13 @@ def list_users(filters: UserFilter, *, page: int, per_page: int) -> Page:
 
 
 def add_user(*, email: str, password: str, name: str | None = None,
-             admin: bool = False) -> User:
-    """An administrator creates a user (possibly another administrator)."""
+             admin: bool = False, actor: User | None = None, method: str = "admin") -> User:
+    """An administrator (`actor`; None from the command line) creates a user."""
     user = create_user(email=email, password=password, name=name, admin=admin)
+    audit.record("user_created", user_id=user, actor_id=actor,
+                 details={"method": method, "admin": bool(admin)})
     db.session.commit()
     return user
-
-
-def lock_user(user_id: int) -> None:
-    """Serialise writers on one user's rows (the user and their addresses) until commit.
-
-    PostgreSQL: a row lock on the user. SQLite has no row locks and does not
-    render FOR UPDATE; there a write takes the database's write lock, and every
-    read after it in the transaction sees no concurrent change. (pysqlite opens
-    the transaction at the first write, so no earlier read snapshot can go stale.)
-    """
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(update(User).where(User.id == user_id).values(id=User.id)
-                           .execution_options(synchronize_session=False))
-    else:
-        db.session.execute(select(User.id).where(User.id == user_id).with_for_update())
 
 
 def _lock_enabled_admins(user: User) -> list[int]:
@@ -127,16 +127,8 @@ def _lock_enabled_admins(user: User) -> list[int]:
 def _ensure_not_last_admin(user: User, action: str) -> None:
     admins = _lock_enabled_admins(user)
     if user.id in admins and len(admins) == 1:
-        db.session.rollback()
         raise ConflictError(f"The last administrator cannot be {action}; "
                             "make another user an administrator first")
-
-
-def _require_fresh(fresh: bool, what: str) -> None:
-    if not fresh:
-        raise InsufficientUserAuthenticationError(
-            f"{what} needs a fresh token; sign in again with your password",
-            max_age=auth_settings().fresh_max_age)
 
 
 def update_user(user: User, changes: dict, *, actor: User, fresh: bool) -> User:
@@ -148,7 +140,7 @@ def update_user(user: User, changes: dict, *, actor: User, fresh: bool) -> User:
 
     email = changes.get("email")
     if email is not None and email != user.email:
-        _require_fresh(fresh, "Changing the email")
+        require_fresh(fresh, "Changing the email")
 
     demote = changes.get("admin") is False and user.admin
     disable = changes.get("disabled") is True and not user.disabled
@@ -160,8 +152,15 @@ def update_user(user: User, changes: dict, *, actor: User, fresh: bool) -> User:
                 select(User.id).where(User.email_key == email_key(email))).first():
             db.session.rollback()
             raise ConflictError("A user with this email already exists")
+        from .account_mail import queue_email_change
+
+        old_email = user.email
         user.email = email
         user.email_key = email_key(email)
+        queue_email_change(user, old_email)  # unverified again; mails to both addresses
+        audit.record("email_changed", user_id=user, actor_id=actor)
+    changed = {name: changes[name] for name in ADMIN_FIELDS
+               if name in changes and changes[name] != getattr(user, name)}
     if "name" in changes:
         user.name = changes["name"] or None
     if "admin" in changes:
@@ -171,6 +170,10 @@ def update_user(user: User, changes: dict, *, actor: User, fresh: bool) -> User:
             # Enabling again later revives none of these sessions.
             revoke_all_sessions(user)
         user.disabled = changes["disabled"]
+    if changed:
+        audit.record("user_updated", user_id=user, actor_id=actor,
+                     details={**changed, "fields": sorted(changed),
+                              **({"sessions_revoked": True} if disable else {})})
     try:
         db.session.commit()
     except IntegrityError:  # the same email taken by a concurrent request
@@ -182,14 +185,15 @@ def update_user(user: User, changes: dict, *, actor: User, fresh: bool) -> User:
 def delete_user(user: User, *, actor: User, fresh: bool) -> None:
     """Delete a user with their addresses; every session ends with them."""
     if not actor.admin:
-        _require_fresh(fresh, "Deleting your account")
+        require_fresh(fresh, "Deleting your account")
     if user.admin:
         _ensure_not_last_admin(user, "deleted")
     # Explicit deletes, not only ON DELETE CASCADE, so the rule does not hang on
     # a database setting (SQLite enforces foreign keys only when asked to). With
     # its session rows gone, every token of the user is rejected at once.
-    for model in (Address, Session):
+    for model in (Address, Session, TotpAuthenticator, RecoveryCode):
         db.session.execute(delete(model).where(model.user_id == user.id)
                            .execution_options(synchronize_session=False))
+    audit.record("user_deleted", user_id=user, actor_id=actor)
     db.session.delete(user)
     db.session.commit()
