@@ -17,6 +17,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from flask import Flask
 
     from .app_setup import configure_app
+    from .config import ConfigError
+    from .startup import startup_error
 
     load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
     # instance/ of the working directory (where run.py, flask and gunicorn are started),
@@ -24,5 +26,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     instance = os.environ.get("USERGATE_INSTANCE_PATH") or os.path.join(os.getcwd(), "instance")
     app = Flask(__name__, instance_path=os.path.abspath(instance),
                 instance_relative_config=True)
-    configure_app(app, test_config)
+    try:
+        configure_app(app, test_config)
+    except ConfigError as exc:  # one line from flask, gunicorn and run.py, no traceback
+        raise startup_error(str(exc), type(exc)) from None
     return app

@@ -11,9 +11,12 @@ import logging
 import re
 from http import HTTPStatus
 
-from flask import Flask, Response, g, json
-from sqlalchemy.exc import DBAPIError, OperationalError
+from flask import Flask, Response, json, request
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
+
+from .request_ids import request_id
 
 log = logging.getLogger("usergate")
 
@@ -28,6 +31,7 @@ class ApiError(Exception):
 
     status = HTTPStatus.INTERNAL_SERVER_ERROR
     code: str | None = None  # a stable machine-readable name, sent as `code`
+    extra: dict = {}  # further members of the problem body (e.g. mfa_token)
 
     def __init__(self, detail: str | None = None, *, errors: dict | None = None, headers=None):
         super().__init__(detail or self.status.phrase)
@@ -61,8 +65,33 @@ class AuthenticationError(ApiError):
     code = "invalid_credentials"
 
 
+class MfaRequiredError(ApiError):
+    """The password was right; the account asks for its second factor (docs/mfa.md)."""
+
+    status = HTTPStatus.UNAUTHORIZED
+    code = "mfa_required"
+
+    def __init__(self, detail: str, *, mfa_token: str, expires_in: int):
+        super().__init__(detail, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+        self.extra = {"mfa_token": mfa_token, "mfa_token_expires_in": expires_in}
+
+
+class InvalidMfaCodeError(ApiError):
+    """A wrong, replayed or spent second-factor code at /auth/mfa/verify: a 401 like a
+    wrong password at login; ``errors`` names the field."""
+
+    status = HTTPStatus.UNAUTHORIZED
+    code = "invalid_mfa_code"
+
+
 class ForbiddenError(ApiError):
     status = HTTPStatus.FORBIDDEN
+
+
+class EmailNotVerifiedError(ForbiddenError):
+    """REQUIRE_VERIFIED_EMAIL is on and the account's email is not verified yet."""
+
+    code = "email_not_verified"
 
 
 class NotFoundError(ApiError):
@@ -75,6 +104,19 @@ class ConflictError(ApiError):
 
 class ServiceUnavailableError(ApiError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class TooManyFailuresError(ApiError):
+    """Password checks for this email are locked (docs/api.md §6.3): a 429 with Retry-After."""
+
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    code = "too_many_failures"
+
+    def __init__(self, retry_after: int):
+        super().__init__("Too many failed password attempts for this account; "
+                         "retry after the time in Retry-After or reset the password",
+                         headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
 
 
 class BearerError(ApiError):
@@ -120,11 +162,12 @@ class InsufficientScopeError(BearerError):
 class OAuthError(Exception):
     """An RFC 6749 §5.2 error of the token endpoint (not problem JSON)."""
 
-    def __init__(self, error: str, description: str, status: int = 400):
+    def __init__(self, error: str, description: str, status: int = 400, *, headers=None):
         super().__init__(description)
         self.error = error
         self.description = description
         self.status = status
+        self.headers = dict(headers or {})
 
 
 def safe_description(text: str) -> str:
@@ -163,19 +206,35 @@ def oauth_error_response(exc: OAuthError) -> Response:
     response = Response(json.dumps(body), status=exc.status, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
+    for name, value in exc.headers.items():
+        response.headers[name] = value
+    _keep_retry_after(exc.headers)
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = f'Basic realm="{REALM}"'
     return response
 
 
+# Where a request's own Retry-After waits for app_setup.EveryResponse (WSGI environ).
+RETRY_AFTER_KEY = "usergate.retry_after"
+
+
+def _keep_retry_after(headers: dict) -> None:
+    """A Retry-After the service means (a locked account, docs/api.md §6.3) is the one sent:
+    Flask-Limiter would replace it with its own window's, app_setup restores it."""
+    if "Retry-After" in headers:
+        request.environ[RETRY_AFTER_KEY] = headers["Retry-After"]
+
+
 def _api_error_response(exc: ApiError) -> Response:
     headers = dict(exc.headers)
+    _keep_retry_after(headers)
     if isinstance(exc, BearerError):
         headers["WWW-Authenticate"] = bearer_challenge(exc.bearer_error, exc.detail, **exc.params)
     elif exc.status == HTTPStatus.UNAUTHORIZED:
         # RFC 9110 §15.5.2: every 401 carries a challenge.
         headers["WWW-Authenticate"] = bearer_challenge()
-    return problem(exc.status, exc.detail, errors=exc.errors, headers=headers, code=exc.code)
+    return problem(exc.status, exc.detail, errors=exc.errors, headers=headers, code=exc.code,
+                   **exc.extra)
 
 
 _HTTP_DETAILS = {
@@ -217,6 +276,16 @@ def handle_exception(exc: BaseException) -> Response:
         log.warning("database unreachable (request %s): %s", _request_id(), type(exc).__name__)
         return problem(503, "The database is unreachable; retry later",
                        headers={"Retry-After": "5"}, database="unreachable")
+    if isinstance(exc, StaleDataError):  # an UPDATE/DELETE found its row gone
+        log.warning("row gone under a concurrent change (request %s)", _request_id())
+        return problem(404, "What this request changes no longer exists")
+    if isinstance(exc, IntegrityError):
+        # The last line behind the services' own checks: a row this request relied
+        # on was changed or deleted by a concurrent one (its user deleted meanwhile).
+        log.warning("conflict with a concurrent change (request %s): %s", _request_id(),
+                    type(exc).__name__)
+        return problem(409, "A concurrent request changed what this request relies on; "
+                            "read it again and retry", code="concurrent_change")
     log.error("unhandled error (request %s)", _request_id(), exc_info=exc)
     return problem(500, f"An unexpected error occurred; quote request id {_request_id()}")
 
@@ -232,7 +301,7 @@ def _is_connection_error(exc: Exception) -> bool:
 
 
 def _request_id() -> str:
-    return getattr(g, "request_id", "-")
+    return request_id()
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -1,4 +1,4 @@
-"""The one way collections are paged (API.md §1).
+"""The one way collections are paged (docs/api.md, "Collections and pagination").
 
 - `page_args()` reads `page` (>= 1, default 1) and `per_page` (1..100, default
   20) from the query string; out of range or not a number is a 400 naming the
@@ -27,6 +27,7 @@ from ..errors import ValidationError
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
+MAX_DIGITS = 4000
 
 PAGE_PARAMS = {
     "page": {"in": "query", "type": "integer", "minimum": 1, "default": 1,
@@ -53,9 +54,14 @@ def _int_arg(name: str, default: int, low: int, high: int | None,
     if not (text.isascii() and text.isdigit()):
         errors.setdefault(name, []).append("must be a whole number")
         return default
-    if len(text) > 18:
-        errors.setdefault(name, []).append("is too large")
+    text = text.lstrip("0") or "0"
+    if len(text) > MAX_DIGITS:
+        # Past what Python turns into an int and back (sys.int_info.str_digits_check_threshold
+        # and the default 4300-digit limit); no server's request line carries one anyway.
+        errors.setdefault(name, []).append(f"must have at most {MAX_DIGITS} digits")
         return default
+    # Any size: a page past the last is an empty page, never an overflow (the
+    # database is asked for no OFFSET past the total, services.pagination).
     value = int(text)
     if value < low or (high is not None and value > high):
         span = f"between {low} and {high}" if high is not None else f"at least {low}"

@@ -9,6 +9,7 @@ normalise their value or add their own message.
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any
 
 import pycountry
@@ -18,9 +19,12 @@ from flask_restx import Model, fields
 from jsonschema import Draft4Validator
 from werkzeug.exceptions import UnsupportedMediaType
 
+from ..emails import MAX_KEY_LENGTH, email_key
 from ..errors import ValidationError
+from .edge import display_name, unstorable_fields
 
 BODY = "body"  # the error key when the body as a whole is wrong
+CONTROL_MESSAGE = "must not contain control characters"
 
 
 class Email(fields.String):
@@ -35,9 +39,13 @@ class Email(fields.String):
 
     def clean(self, value: str) -> str:
         try:
-            return validate_email(value.strip(), check_deliverability=False).normalized
+            email = validate_email(value.strip(), check_deliverability=False).normalized
         except EmailNotValidError as exc:
             raise ValueError(f"not a valid email address: {exc}") from None
+        if len(email_key(email)) > MAX_KEY_LENGTH:  # folding lengthens: ß -> ss
+            raise ValueError(f"must be at most {MAX_KEY_LENGTH} characters long "
+                             "once case-folded")
+        return email
 
 
 class Password(fields.String):
@@ -61,6 +69,9 @@ class Text(fields.String):
         value = value.strip()
         if self.required and not value:
             raise ValueError("must not be blank")
+        # One line of printable text: no NUL, newline, escape or other C0/C1 control.
+        if any(unicodedata.category(ch) == "Cc" for ch in value):
+            raise ValueError(CONTROL_MESSAGE)
         return value
 
     def schema(self):
@@ -126,7 +137,13 @@ def validate(model: Model, data: Any) -> dict:
         raise ValidationError({BODY: ["must be a JSON object"]})
     data = {name: "" if value is None and getattr(model.get(name), "nullable", False) else value
             for name, value in data.items()}
-    errors = _schema_errors(model, data)
+    # Text no database can store is refused first, and such fields are not checked
+    # further (jsonschema and the cleaners would trip over a lone surrogate).
+    errors = unstorable_fields(data)
+    checkable = {name: value for name, value in data.items() if display_name(name) not in errors}
+    for name, messages in _schema_errors(model, checkable).items():
+        if name not in errors:
+            errors[name] = messages
     cleaned = dict(data)
     for name, field in model.items():
         clean = getattr(field, "clean", None)
@@ -146,11 +163,34 @@ def parse_json(model: Model) -> dict:
         raise UnsupportedMediaType()
     raw = request.get_data(cache=True)
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise ValidationError({exc.name: ["is given more than once"]}) from None
+    except RecursionError:
+        raise ValidationError({BODY: ["is nested too deeply"]},
+                              detail="The request body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError):
         raise ValidationError({BODY: ["is not valid JSON"]},
                               detail="The request body is not valid JSON") from None
     return validate(model, data)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object whose names are unique (RFC 8259 §4): a repeated one is ambiguous."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise _DuplicateKey(display_name(name))
+            seen.add(name)
+    return data
 
 
 def parse_form(model: Model) -> dict:

@@ -15,7 +15,7 @@ class NonBlankText(Text):
     """Trimmed text that must not be blank, also where it may be left out (PATCH)."""
 
     def clean(self, value: str) -> str:
-        value = value.strip()
+        value = super().clean(value)
         if not value:
             raise ValueError("must not be blank")
         return value

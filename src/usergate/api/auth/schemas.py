@@ -47,13 +47,21 @@ OAuthErrorBody = auth_ns.model("OAuthError", {
     "error_description": fields.String(example="The email or password is wrong"),
 })
 
-CurrentUser = auth_ns.model("CurrentUser", {
+# A user as the API shows one: GET /users/ID (UserPublic) and, with the token's
+# facts added, GET /auth/user (CurrentUser).
+USER_FIELDS = {
     "id": fields.String(example="5f0c6a0e-8a57-4a50-9a53-0f2f3c9d1e11"),
     "email": fields.String(example="ada@example.com"),
     "name": NullableString(example="Ada Lovelace"),
     "admin": fields.Boolean(example=False),
     "disabled": fields.Boolean(example=False),
     "registered_on": fields.String(example="2026-11-24T09:30:00Z"),
+    "email_verified": fields.Boolean(example=False),
+    "mfa_enabled": fields.Boolean(example=False, description="two-factor sign-in is on"),
+}
+
+CurrentUser = auth_ns.model("CurrentUser", {
+    **USER_FIELDS,
     "token_expires_in": fields.Integer(example=873),
     "fresh": fields.Boolean(example=True),
     "session_id": fields.String(example="0b7e4f7e-2f5e-4d7e-9d43-6a1c7d1b8a2f"),
@@ -63,11 +71,15 @@ CurrentUser = auth_ns.model("CurrentUser", {
 # parameters are ignored, errors follow RFC 6749 §5.2).
 token_form = reqparse.RequestParser()
 token_form.add_argument("grant_type", location="form", required=True,
-                        choices=("password", "refresh_token"))
+                        choices=("password", "refresh_token", "client_credentials"))
 token_form.add_argument("username", location="form", help="email (password grant)")
 token_form.add_argument("password", location="form", help="password (password grant)")
 token_form.add_argument("refresh_token", location="form",
                         help="refresh token (refresh_token grant)")
+token_form.add_argument("resource", location="form",
+                        help="RFC 8707: one of JWT_RESOURCES, the access token's aud")
+token_form.add_argument("client_id", location="form", help="client_secret_post")
+token_form.add_argument("client_secret", location="form", help="client_secret_post")
 
 PasswordChange = auth_ns.model("PasswordChange", {
     # Any length is accepted here: a wrong current password is a 400 naming it.

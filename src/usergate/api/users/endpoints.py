@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
-
 from flask import request, url_for
 from flask_restx import Resource
 
-from ...auth.decorators import admin_token_required, current_auth, token_required
 from ...services import addresses as addresses_service
-from ...services import auth as auth_service
+from ...services import authentication
 from ...services import users as users_service
 from ..addresses.schemas import AddressPage
-from ..common import BEARER, errors
-from ..pagination import PAGE_HEADERS, PAGE_PARAMS, page_args, paged
-from ..representations import NO_STORE, address_public, no_content, user_public
+from ..common import item_get, item_route, operation
+from ..guards import admin_token_required, current_auth, token_required
+from ..pagination import PAGE_HEADERS, PAGE_PARAMS, page_args
+from ..representations import (
+    address_public,
+    created,
+    no_content,
+    ok,
+    page_response,
+    user_public,
+)
 from ..validation import parse_json
 from .schemas import AdminUserCreate, UserPage, UserPublic, UserUpdate, users_ns
 
@@ -48,91 +53,77 @@ def _list_args() -> tuple[users_service.UserFilter, int, int]:
     return users_service.UserFilter(q=q, admin=admin, sort=sort), page, per_page
 
 
+def _user(user_id: str):
+    """The user the URL names, if the signed-in user may see them (404 otherwise)."""
+    return users_service.get_user(user_id, actor=current_auth.user)
+
+
+def _fresh() -> bool:
+    """Is the request's token fresh (some changes to a user need it)?"""
+    return authentication.is_fresh(current_auth.claims)
+
+
 @users_ns.route("", endpoint="users")
 class UserListResource(Resource):
-    @users_ns.doc(security=BEARER, params=LIST_PARAMS)
-    @users_ns.response(200, "One page of users; RFC 8288 Link header with first/prev/next/last",
-                       UserPage, headers=PAGE_HEADERS)
-    @errors(users_ns, 400, 401, 403)
-    @admin_token_required
+    @operation(users_ns, 200, "One page of users; RFC 8288 Link header with first/prev/next/last",
+               UserPage, headers=PAGE_HEADERS, params=LIST_PARAMS, problems=(400, 401, 403),
+               guard=admin_token_required)
     def get(self):
         """List users (administrators)."""
         filters, page, per_page = _list_args()
-        body, headers = paged(users_service.list_users(filters, page=page, per_page=per_page),
-                              user_public)
-        return body, HTTPStatus.OK, {**headers, **NO_STORE}
+        return page_response(users_service.list_users(filters, page=page, per_page=per_page),
+                             user_public)
 
-    @users_ns.doc(security=BEARER)
-    @users_ns.expect(AdminUserCreate)
-    @users_ns.response(201, "Created; the user's URL in Location", UserPublic)
-    @errors(users_ns, 400, 401, 403, 409, 413, 415)
-    @admin_token_required
+    @operation(users_ns, 201, "Created; the user's URL in Location", UserPublic,
+               expect=AdminUserCreate, problems=(400, 401, 403, 409, 413, 415),
+               guard=admin_token_required)
     def post(self):
         """Create a user, possibly an administrator (administrators)."""
         data = parse_json(AdminUserCreate)
         user = users_service.add_user(email=data["email"], password=data["password"],
                                       name=data.get("name") or None,
-                                      admin=data.get("admin", False))
-        location = url_for("api.user", user_id=user.public_id)
-        return user_public(user), HTTPStatus.CREATED, {**NO_STORE, "Location": location}
+                                      admin=data.get("admin", False),
+                                      actor=current_auth.user)
+        return created(user_public(user), url_for("api.user", user_id=user.public_id))
 
 
-@users_ns.route("/<string:user_id>", endpoint="user")
-@users_ns.doc(params=ID_PARAM)
+@item_route(users_ns, "/<public_id:user_id>", "user", ID_PARAM)
 class UserResource(Resource):
-    @users_ns.doc(security=BEARER)
-    @users_ns.response(200, "The user", UserPublic)
-    @errors(users_ns, 400, 401, 404)
-    @token_required
-    def get(self, user_id):
-        """A user: yourself, or anyone for an administrator."""
-        user = users_service.get_user(user_id, actor=current_auth.user)
-        return user_public(user), HTTPStatus.OK, NO_STORE
+    get = item_get(users_ns, _user, user_public, "The user", UserPublic,
+                   "A user: yourself, or anyone for an administrator.")
 
-    @users_ns.doc(security=BEARER, description=(
-        "You may change your `name`, and your `email` with a fresh token; an administrator "
-        "also `admin` and `disabled`. The last administrator cannot be demoted or disabled."))
-    @users_ns.expect(UserUpdate)
-    @users_ns.response(200, "The changed user", UserPublic)
-    @errors(users_ns, 400, 401, 403, 404, 409, 413, 415)
-    @token_required
+    @operation(users_ns, 200, "The changed user", UserPublic, expect=UserUpdate,
+               problems=(400, 401, 403, 404, 409, 413, 415), guard=token_required,
+               description=(
+                   "You may change your `name`, and your `email` with a fresh token; an "
+                   "administrator also `admin` and `disabled`. The last administrator cannot "
+                   "be demoted or disabled."))
     def patch(self, user_id):
         """Change a user: yourself, or anyone for an administrator."""
-        actor = current_auth.user
-        user = users_service.get_user(user_id, actor=actor)
+        user = _user(user_id)
         data = parse_json(UserUpdate)
-        user = users_service.update_user(user, data, actor=actor,
-                                         fresh=auth_service.is_fresh(current_auth.claims))
-        return user_public(user), HTTPStatus.OK, NO_STORE
+        return ok(user_public(users_service.update_user(user, data, actor=current_auth.user,
+                                                        fresh=_fresh())))
 
-    @users_ns.doc(security=BEARER, description=(
-        "Yourself with a fresh token, or anyone for an administrator. Deletes the user's "
-        "addresses and ends every session. The last administrator cannot be deleted."))
-    @users_ns.response(204, "Deleted")
-    @errors(users_ns, 400, 401, 404, 409)
-    @token_required
+    @operation(users_ns, 204, "Deleted", problems=(400, 401, 404, 409), guard=token_required,
+               description=(
+                   "Yourself with a fresh token, or anyone for an administrator. Deletes the "
+                   "user's addresses and ends every session. The last administrator cannot be "
+                   "deleted."))
     def delete(self, user_id):
         """Delete a user: yourself (fresh token), or anyone for an administrator."""
-        actor = current_auth.user
-        user = users_service.get_user(user_id, actor=actor)
-        users_service.delete_user(user, actor=actor,
-                                  fresh=auth_service.is_fresh(current_auth.claims))
+        users_service.delete_user(_user(user_id), actor=current_auth.user, fresh=_fresh())
         return no_content()
 
 
-@users_ns.route("/<string:user_id>/addresses", endpoint="user_addresses")
-@users_ns.doc(params=ID_PARAM)
+@item_route(users_ns, "/<public_id:user_id>/addresses", "user_addresses", ID_PARAM)
 class UserAddressListResource(Resource):
-    @users_ns.doc(security=BEARER, params=PAGE_PARAMS)
-    @users_ns.response(200, "One page of the user's addresses, oldest first", AddressPage,
-                       headers=PAGE_HEADERS)
-    @errors(users_ns, 400, 401, 404)
-    @token_required
+    @operation(users_ns, 200, "One page of the user's addresses, oldest first", AddressPage,
+               headers=PAGE_HEADERS, params=PAGE_PARAMS, problems=(400, 401, 404),
+               guard=token_required)
     def get(self, user_id):
         """A user's addresses: yours, or anyone's for an administrator."""
-        user = users_service.get_user(user_id, actor=current_auth.user)
+        user = _user(user_id)
         page, per_page = page_args()
-        body, headers = paged(addresses_service.list_addresses(user, page=page,
-                                                               per_page=per_page),
-                              address_public)
-        return body, HTTPStatus.OK, {**headers, **NO_STORE}
+        return page_response(
+            addresses_service.list_addresses(user, page=page, per_page=per_page), address_public)

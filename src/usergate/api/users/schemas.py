@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from flask_restx import fields
 
-from ..auth.schemas import UserCreate
-from ..common import NullableString, shared_namespace
+from ..auth.schemas import USER_FIELDS, UserCreate
+from ..common import shared_namespace
 from ..pagination import collection_model
 from ..validation import Email, Text
 
 users_ns = shared_namespace("users", "Users: self-service, and administration by admins")
-
-USER_ID = "5f0c6a0e-8a57-4a50-9a53-0f2f3c9d1e11"
 
 users_ns.add_model(UserCreate.name, UserCreate)
 
@@ -33,13 +31,6 @@ UserUpdate = users_ns.model("UserUpdate", {
                                            "session, enabling again revives none"),
 }, strict=True)
 
-UserPublic = users_ns.model("UserPublic", {
-    "id": fields.String(example=USER_ID),
-    "email": fields.String(example="ada@example.com"),
-    "name": NullableString(example="Ada Lovelace"),
-    "admin": fields.Boolean(example=False),
-    "disabled": fields.Boolean(example=False),
-    "registered_on": fields.String(example="2026-11-24T09:30:00Z"),
-})
+UserPublic = users_ns.model("UserPublic", USER_FIELDS)
 
 UserPage = collection_model(users_ns, "UserPage", UserPublic)
