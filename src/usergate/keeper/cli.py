@@ -15,18 +15,32 @@ import signal
 import sys
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import click
 
-from .client import DEFAULT_HTTP_TIMEOUT, check_token_url
-from .core import DEFAULT_LEASE, DEFAULT_MARGIN, Keeper
+from .defaults import (
+    DEFAULT_HTTP_TIMEOUT,
+    DEFAULT_LEASE,
+    DEFAULT_MARGIN,
+    DEFAULT_STORE,
+    check_timing,
+)
 from .errors import KeeperError
-from .server import NAME_RE, make_server
-from .store import DEFAULT_STORE, TokenStore
-from .worker import Worker
+from .fastpath import stored_token
+from .records import NAME_RE, check_token_url
+
+if TYPE_CHECKING:
+    from .core import Keeper
+    from .store import TokenStore
+
+# The refreshing machinery (core, store: SQLAlchemy; client: httpx) is
+# imported inside the commands that use it, so that ``token`` answers a
+# stored token that is still good without loading any of it (fastpath.py).
 
 PASSWORD_ENV = "USERGATE_KEEPER_PASSWORD"
+CLIENT_SECRET_ENV = "USERGATE_KEEPER_CLIENT_SECRET"
 
 
 class _Group(click.Group):
@@ -69,18 +83,23 @@ def _keeper_options(func):
 
 
 class _Context:
-    def __init__(self, location: str):
+    def __init__(self, location: str, verbose: int = 0):
         self.location = location
+        self.verbose = verbose
         self._store: TokenStore | None = None
 
     @property
     def store(self) -> TokenStore:
         if self._store is None:
+            from .store import TokenStore
+
             self._store = TokenStore(self.location)
         return self._store
 
     def keeper(self, *, margin=DEFAULT_MARGIN, lease=DEFAULT_LEASE,
                http_timeout=DEFAULT_HTTP_TIMEOUT, **kwargs) -> Keeper:
+        from .core import Keeper
+
         return Keeper(self.store, margin=margin, lease_seconds=lease,
                       http_timeout=http_timeout, **kwargs)
 
@@ -99,14 +118,18 @@ def main(ctx: click.Context, location: str, verbose: int) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING if verbose < 2 else logging.DEBUG)
-    ctx.obj = _Context(location)
+    ctx.obj = _Context(location, verbose)
 
 
 @main.command()
 @click.argument("name", callback=_check_name)
 @click.option("--token-url", required=True, envvar="USERGATE_KEEPER_TOKEN_URL",
               help="The token endpoint, e.g. https://host/api/v1/auth/token.")
-@click.option("--username", required=True, help="Who to sign in as (the email for usergate).")
+@click.option("--username", default=None, help="Who to sign in as (the email for usergate).")
+@click.option("--client-id", default=None,
+              help="Sign in as a service client (client_credentials) instead of a user; "
+                   "its secret from $USERGATE_KEEPER_CLIENT_SECRET or a prompt. No user "
+                   "password is stored then.")
 @click.option("--store-password/--no-store-password", default=True, show_default=True,
               help="Keep the password (clear text) to sign in again when the refresh "
                    "token is refused or expires.")
@@ -114,11 +137,15 @@ def main(ctx: click.Context, location: str, verbose: int) -> None:
 @click.option("--http-timeout", type=click.FloatRange(min=0.1), default=DEFAULT_HTTP_TIMEOUT,
               show_default=True)
 @click.pass_obj
-def add(obj: _Context, name, token_url, username, store_password, replace, http_timeout):
-    """Sign in (password grant) and store the tokens under NAME.
+def add(obj: _Context, name, token_url, username, client_id, store_password, replace,
+        http_timeout):
+    """Sign in (password grant, or client_credentials) and store the tokens under NAME.
 
-    The password is read from $USERGATE_KEEPER_PASSWORD, else prompted for.
+    The password is read from $USERGATE_KEEPER_PASSWORD, else prompted for; a
+    client's secret (--client-id) from $USERGATE_KEEPER_CLIENT_SECRET, else prompted for.
     """
+    if (username is None) == (client_id is None):
+        raise click.UsageError("give one of --username (a user) or --client-id (a client)")
     try:
         check_token_url(token_url)
     except ValueError as exc:
@@ -127,23 +154,31 @@ def add(obj: _Context, name, token_url, username, store_password, replace, http_
     if parts.scheme != "https" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
         click.echo(f"warning: {token_url} is not https: the password and tokens cross the "
                    "network in clear", err=True)
-    password = _read_password()
+    if client_id is not None:
+        password = _read_secret(CLIENT_SECRET_ENV, "Client secret")
+    else:
+        password = _read_password()
     keeper = obj.keeper(http_timeout=http_timeout, lease=max(DEFAULT_LEASE,
                                                              2 * http_timeout + 1))
-    token = keeper.sign_in(name, token_url=token_url, username=username, password=password,
-                           store_password=store_password, replace=replace)
+    token = keeper.sign_in(name, token_url=token_url, username=username or client_id,
+                           password=password, store_password=store_password, replace=replace,
+                           client=client_id is not None)
     click.echo(f"stored {name!r} in {obj.store.display_url}; access token valid until "
                f"{_rfc3339(token.expires_at)}", err=True)
 
 
 def _read_password() -> str:
-    password = os.environ.get(PASSWORD_ENV)
-    if password:
-        return password
+    return _read_secret(PASSWORD_ENV, "Password")
+
+
+def _read_secret(variable: str, label: str) -> str:
+    value = os.environ.get(variable)
+    if value:
+        return value
     if not sys.stdin.isatty():
-        raise click.ClickException(f"no password: set {PASSWORD_ENV} or run in a terminal "
+        raise click.ClickException(f"no {label.lower()}: set {variable} or run in a terminal "
                                    "to be prompted (it is never taken from the command line)")
-    return click.prompt("Password", hide_input=True, err=True)
+    return click.prompt(label, hide_input=True, err=True)
 
 
 @main.command()
@@ -158,6 +193,13 @@ def _read_password() -> str:
 @click.pass_obj
 def token(obj: _Context, name, min_ttl, timeout, no_refresh, margin, lease, http_timeout):
     """Print a valid access token for NAME on stdout (and nothing else)."""
+    check_timing(margin=margin, lease_seconds=lease, http_timeout=http_timeout)
+    if not obj.verbose:  # -v: the full path, whose logging is what was asked for
+        wanted = margin if min_ttl is None else max(margin, min_ttl)
+        record = stored_token(obj.location, name, min_valid=wanted)
+        if record is not None:
+            click.echo(record.access_token)
+            return
     keeper = obj.keeper(margin=margin, lease=lease, http_timeout=http_timeout,
                         refresh_on_demand=not no_refresh)
     click.echo(keeper.get(name, min_ttl=min_ttl, timeout=timeout))
@@ -171,6 +213,8 @@ def token(obj: _Context, name, min_ttl, timeout, no_refresh, margin, lease, http
 @click.pass_obj
 def run(obj: _Context, poll, once, margin, lease, http_timeout):
     """Refresh every stored token MARGIN seconds before it expires, until SIGTERM/SIGINT."""
+    from .worker import Worker
+
     worker = Worker(obj.keeper(margin=margin, lease=lease, http_timeout=http_timeout),
                     poll_interval=poll)
     if once:
@@ -199,6 +243,8 @@ def run(obj: _Context, poll, once, margin, lease, http_timeout):
 def serve(obj: _Context, port, timeout, max_concurrent, no_refresh, margin, lease,
           http_timeout):
     """Serve GET /tokens/NAME on 127.0.0.1 (JSON {access_token, expires_in})."""
+    from .server import make_server
+
     keeper = obj.keeper(margin=margin, lease=lease, http_timeout=http_timeout,
                         refresh_on_demand=not no_refresh)
     obj.store.entries()  # fail now, not on the first request, if the store is unusable

@@ -13,23 +13,15 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
 
+from .defaults import DEFAULT_HTTP_TIMEOUT
 from .errors import EndpointUnreachableError, InvalidGrantError, TokenEndpointError
+from .records import check_token_url
 
-__all__ = ["TokenClient", "TokenResponse", "check_token_url", "jwt_exp"]
-
-DEFAULT_HTTP_TIMEOUT = 10.0
-
-
-def check_token_url(url: str) -> str:
-    """Return ``url`` if it is an absolute http(s) URL, else raise ValueError."""
-    parts = urlsplit(url or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"token URL must be an absolute http(s) URL, not {url!r}")
-    return url
+__all__ = ["TokenClient", "TokenResponse", "check_token_url", "jwt_exp",
+           "DEFAULT_HTTP_TIMEOUT"]
 
 
 def jwt_exp(token: str) -> int | None:
@@ -125,10 +117,18 @@ class TokenClient:
         return self._post({"grant_type": "password", "username": username,
                            "password": password})
 
-    def _post(self, form: dict[str, str]) -> TokenResponse:
+    def client_credentials(self, client_id: str, client_secret: str) -> TokenResponse:
+        """A token of the client itself (RFC 6749 section 4.4), client_secret_basic."""
+        from urllib.parse import quote_plus
+
+        # RFC 6749 section 2.3.1: each part form-urlencoded, then HTTP Basic.
+        return self._post({"grant_type": "client_credentials"},
+                          auth=(quote_plus(client_id), quote_plus(client_secret)))
+
+    def _post(self, form: dict[str, str], auth: tuple[str, str] | None = None) -> TokenResponse:
         started = self._clock()
         try:
-            response = self._http.post(self.token_url, data=form)
+            response = self._http.post(self.token_url, data=form, auth=auth)
         except httpx.TimeoutException as exc:
             raise EndpointUnreachableError(
                 f"token endpoint {self.token_url} timed out ({type(exc).__name__})") from None
@@ -183,7 +183,8 @@ class TokenClient:
             error = body["error"]
             description = body.get("error_description")
             description = description if isinstance(description, str) else None
-            cls = InvalidGrantError if error == "invalid_grant" else TokenEndpointError
+            refused = error in ("invalid_grant", "invalid_client")
+            cls = InvalidGrantError if refused else TokenEndpointError
             text = f"{error}: {description}" if description else error
             return cls(f"token endpoint {self.token_url} refused the request "
                        f"(HTTP {status}, {text})",

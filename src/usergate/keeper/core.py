@@ -16,8 +16,9 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .client import DEFAULT_HTTP_TIMEOUT, TokenClient, TokenResponse, check_token_url
+from .defaults import DEFAULT_HTTP_TIMEOUT, DEFAULT_LEASE, DEFAULT_MARGIN, check_timing
 from .errors import (
     CorruptRowError,
     EndpointUnreachableError,
@@ -31,14 +32,15 @@ from .errors import (
     TokenFailedError,
     TokenNotFoundError,
 )
-from .store import TokenRecord, TokenStore
+from .records import CLIENT_GRANT, TokenRecord, check_token_url
+
+if TYPE_CHECKING:  # httpx and SQLAlchemy load only when a refresh or a store needs them
+    from .client import TokenClient, TokenResponse
+    from .store import TokenStore
 
 __all__ = ["Keeper", "AccessToken", "DEFAULT_MARGIN", "DEFAULT_LEASE"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MARGIN = 300.0
-DEFAULT_LEASE = 30.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,14 @@ class AccessToken:
 
 def _transient(exc: BaseException) -> bool:
     return bool(getattr(exc, "transient", False))
+
+
+def _refused(record: TokenRecord, what: str, exc: InvalidGrantError,
+             remedy: str) -> TokenFailedError:
+    """The token endpoint refused `what` (a grant of `record`'s); `remedy` says what helps."""
+    detail = f": {exc.description}" if exc.description else ""
+    return TokenFailedError(record.name,
+                            f"the token endpoint refused {what} ({exc.error}{detail}); {remedy}")
 
 
 class Keeper:
@@ -80,11 +90,7 @@ class Keeper:
                  sleep: Callable[[float], None] = time.sleep,
                  client_factory: Callable[..., TokenClient] | None = None,
                  hooks: dict[str, Callable] | None = None):
-        if margin < 0:
-            raise ValueError("margin must not be negative")
-        if lease_seconds < 2 * http_timeout + 1:
-            raise ValueError(f"lease ({lease_seconds}s) must exceed two HTTP timeouts "
-                             f"({http_timeout}s) plus a second")
+        check_timing(margin=margin, lease_seconds=lease_seconds, http_timeout=http_timeout)
         self.store = store
         self.margin = float(margin)
         self.lease_seconds = float(lease_seconds)
@@ -96,12 +102,16 @@ class Keeper:
         self.poll_interval = poll_interval
         self.clock = clock
         self.sleep = sleep
-        self._client_factory = client_factory or (
-            lambda url: TokenClient(url, timeout=self.http_timeout, clock=self.clock))
+        self._client_factory = client_factory or self._default_client
         # Test seams: "before_request" (lease held, nothing sent yet) and
         # "after_response" (the server has rotated, nothing stored yet).
         self._hooks = hooks or {}
         self._owner_prefix = f"{socket.gethostname()[:80]}:{os.getpid()}"
+
+    def _default_client(self, url: str) -> TokenClient:
+        from .client import TokenClient  # httpx: only once there is a request to send
+
+        return TokenClient(url, timeout=self.http_timeout, clock=self.clock)
 
     def _new_owner(self) -> str:
         return f"{self._owner_prefix}:{threading.get_ident()}:{uuid.uuid4().hex[:12]}"
@@ -138,7 +148,7 @@ class Keeper:
                 return AccessToken(name, record.access_token, record.access_expires_at)
             if self.refresh_on_demand:
                 try:
-                    fresh = self._refresh_if_due(name, due_before=now + wanted)
+                    fresh = self._refresh_if_due(name, due_before=now + wanted, seen=record)
                 except (EndpointUnreachableError, TokenEndpointError) as exc:
                     if _transient(exc) and ttl >= min_ttl:
                         log.warning("%s; handing out the stored token (%.0fs left)", exc, ttl)
@@ -175,18 +185,31 @@ class Keeper:
 
     # -- refreshing ---------------------------------------------------------------
 
-    def refresh(self, name: str) -> bool:
+    def refresh(self, name: str, *, seen: TokenRecord | None = None) -> bool:
         """Refresh ``name`` if it is due within the margin and nobody else is.
 
-        True if this call refreshed it.  Used by the worker.
+        True if this call refreshed it.  Used by the worker.  ``seen``: the row
+        as the caller last read it, to name a dead holder this call takes over from.
         """
-        return self._refresh_if_due(name, due_before=self.clock() + self.margin) is not None
+        return self._refresh_if_due(name, due_before=self.clock() + self.margin,
+                                    seen=seen) is not None
 
-    def _refresh_if_due(self, name: str, *, due_before: float) -> TokenRecord | None:
+    def _refresh_if_due(self, name: str, *, due_before: float,
+                        seen: TokenRecord | None = None) -> TokenRecord | None:
         owner = self._new_owner()
+        asked_at = self.clock()
         if not self.store.acquire_lease(name, owner, lease_seconds=self.lease_seconds,
                                         due_before=due_before):
             return None
+        if (seen is not None and seen.lease_owner is not None
+                and seen.lease_expires_at is not None and seen.lease_expires_at < asked_at):
+            # Its holder died (or stalled) mid-refresh.  If the server had
+            # already rotated, the stored refresh token is spent: within the
+            # server's REFRESH_REUSE_GRACE it answers the session's current
+            # one, past it the server revokes the session (invalid_grant).
+            log.warning("%s: taking over a refresh left in flight by %s (its lease ran out "
+                        "%.1fs ago); presenting the stored refresh token again", name,
+                        seen.lease_owner, asked_at - seen.lease_expires_at)
         # Re-read under the lease: this is the row no one else can change now.
         try:
             record = self.store.get(name)
@@ -231,6 +254,14 @@ class Keeper:
 
     def _exchange(self, client: TokenClient, record: TokenRecord,
                   owner: str) -> tuple[TokenResponse, bool]:
+        if record.is_client:
+            # No refresh token: each new token comes from the client's own credentials.
+            try:
+                return client.client_credentials(record.username, record.password), True
+            except InvalidGrantError as exc:
+                raise _refused(record, f"client {record.username!r}", exc, "add it again with "
+                               f"'usergate-keeper add --replace {record.name} --client-id ...'"
+                               ) from exc
         now = self.clock()
         usable = record.refresh_token is not None and (
             record.refresh_expires_at is None or record.refresh_expires_at > now + 1)
@@ -238,9 +269,9 @@ class Keeper:
             try:
                 return client.refresh(record.refresh_token), True
             except InvalidGrantError as exc:
-                # Spent (a holder died after the server rotated it, so the
-                # session is now revoked), revoked or expired: only a new
-                # sign-in helps.
+                # Spent (a holder died after the server rotated it, and the
+                # server's REFRESH_REUSE_GRACE is off or over, so the session
+                # is now revoked), revoked or expired: only a new sign-in helps.
                 if record.password is None:
                     raise TokenFailedError(record.name, (
                         f"the refresh token was refused ({exc.error}"
@@ -260,10 +291,9 @@ class Keeper:
         try:
             return client.password(record.username, record.password), False
         except InvalidGrantError as exc:
-            raise TokenFailedError(record.name, (
-                f"the token endpoint refused the stored password of {record.username!r} "
-                f"({exc.error}{': ' + exc.description if exc.description else ''}); sign in "
-                f"again with 'usergate-keeper add --replace {record.name} ...'")) from exc
+            raise _refused(record, f"the stored password of {record.username!r}", exc,
+                           f"sign in again with 'usergate-keeper add --replace {record.name} ...'"
+                           ) from exc
 
     def _store_result(self, record: TokenRecord, owner: str, response: TokenResponse,
                       refreshed: bool, settings: dict | None = None) -> None:
@@ -310,7 +340,8 @@ class Keeper:
     # -- signing in -----------------------------------------------------------------
 
     def sign_in(self, name: str, *, token_url: str, username: str, password: str,
-                store_password: bool = True, replace: bool = False) -> AccessToken:
+                store_password: bool = True, replace: bool = False,
+                client: bool = False) -> AccessToken:
         """Sign in with the password grant and store the tokens under ``name``.
 
         A new name is inserted after the sign-in succeeds; an existing one
@@ -328,15 +359,20 @@ class Keeper:
             except CorruptRowError:
                 corrupt = True
         # Sign in first: a refused or failed sign-in leaves the store untouched.
-        with self._client_factory(token_url) as client:
-            response = client.password(username, password)
-        stored_password = password if store_password else None
+        # client=True: `username` is a client id and `password` its secret; the secret
+        # is always kept (it is the only way to the next token) and no user password is.
+        with self._client_factory(token_url) as endpoint:
+            response = (endpoint.client_credentials(username, password) if client
+                        else endpoint.password(username, password))
+        stored_password = password if store_password or client else None
+        grant_type = CLIENT_GRANT if client else None
         if not replace:
             self.store.add(name, token_url=token_url, username=username,
                            password=stored_password, access_token=response.access_token,
                            access_expires_at=response.access_expires_at,
                            refresh_token=response.refresh_token,
-                           refresh_expires_at=response.refresh_expires_at)
+                           refresh_expires_at=response.refresh_expires_at,
+                           grant_type=grant_type)
             return AccessToken(name, response.access_token, response.access_expires_at)
         # Replace under the lease, so no refresh of the old tokens is in flight.
         owner = self._new_owner()
@@ -350,7 +386,7 @@ class Keeper:
             self.sleep(self.poll_interval)
         # A new session: its refreshes are counted from zero.
         settings = dict(token_url=token_url, username=username, password=stored_password,
-                        refresh_count=0)
+                        refresh_count=0, grant_type=grant_type)
         if corrupt:
             # Rewrite the bookkeeping columns too: they may be what was corrupt.
             settings.update(created_at=self.clock(), version=1)

@@ -7,6 +7,12 @@ or a password.
 
 from __future__ import annotations
 
+__all__ = [
+    "KeeperError", "EndpointUnreachableError", "TokenEndpointError", "InvalidGrantError",
+    "StoreError", "TokenNotFoundError", "TokenExistsError", "CorruptRowError", "LeaseLostError",
+    "TokenFailedError", "KeeperTimeoutError",
+]
+
 
 class KeeperError(Exception):
     """Base class of every error the token keeper raises."""

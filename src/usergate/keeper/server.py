@@ -27,12 +27,12 @@ from .errors import (
     TokenFailedError,
     TokenNotFoundError,
 )
+from .records import NAME_RE
 
 __all__ = ["make_server", "NAME_RE"]
 
 log = logging.getLogger(__name__)
 
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _PATH_RE = re.compile(r"/tokens/([^/?#]+)")
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
 

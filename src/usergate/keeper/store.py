@@ -1,5 +1,8 @@
 """The token store: one row per named token, on SQLAlchemy Core.
 
+What a row means and when it is valid lives in ``records``; this module is
+storage only.  The command line's read path skips it (``fastpath``).
+
 A SQLite file by default (created with mode 0600, WAL journal, busy timeout),
 PostgreSQL by URL.  The store has its own tables and its own engine; it shares
 nothing with the usergate server's database.
@@ -19,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import (
@@ -41,7 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
-from .client import check_token_url
+from .defaults import DEFAULT_STORE
 from .errors import (
     CorruptRowError,
     LeaseLostError,
@@ -49,13 +51,12 @@ from .errors import (
     TokenExistsError,
     TokenNotFoundError,
 )
+from .location import others_may_read, sqlite_path
+from .records import STATES, StoredEntry, TokenRecord
 
 __all__ = ["TokenStore", "TokenRecord", "StoredEntry", "DEFAULT_STORE", "STATES"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_STORE = "~/.usergate-keeper.db"
-STATES = ("ok", "refreshing", "failed")
 
 metadata = MetaData()
 
@@ -77,127 +78,16 @@ keeper_tokens = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("refresh_count", Integer, nullable=False),
+    Column("grant_type", String(32)),               # password (NULL) / client_credentials
 )
 T = keeper_tokens.c
-
-
-def _num(row, key: str, problems: list[str], *, required: bool = False) -> float | None:
-    value = row[key]
-    if value is None:
-        if required:
-            problems.append(f"{key} is empty")
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        problems.append(f"{key} is {_show(value)}, not a number")
-        return None
-    return float(value)
-
-
-def _str(row, key: str, problems: list[str], *, required: bool = False) -> str | None:
-    value = row[key]
-    if value is None or value == "":
-        if required:
-            problems.append(f"{key} is empty")
-        return None
-    if not isinstance(value, str):
-        problems.append(f"{key} is {_show(value)}, not text")
-        return None
-    return value
-
-
-def _show(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-@dataclass(frozen=True)
-class TokenRecord:
-    """One stored token, validated.  ``repr`` never shows a secret."""
-
-    name: str
-    token_url: str
-    username: str
-    password: str | None
-    access_token: str | None
-    access_expires_at: float | None
-    refresh_token: str | None
-    refresh_expires_at: float | None
-    state: str
-    error: str | None
-    lease_owner: str | None
-    lease_expires_at: float | None
-    version: int
-    created_at: float
-    updated_at: float
-    refresh_count: int
-
-    def __repr__(self) -> str:
-        return (f"TokenRecord(name={self.name!r}, state={self.state!r}, "
-                f"access_expires_at={self.access_expires_at!r}, version={self.version})")
-
-    def ttl(self, now: float) -> float:
-        """Seconds the access token stays valid (negative: expired; -inf: none)."""
-        if not self.access_token or self.access_expires_at is None:
-            return float("-inf")
-        return self.access_expires_at - now
-
-    def lease_live(self, now: float) -> bool:
-        return (self.lease_owner is not None and self.lease_expires_at is not None
-                and self.lease_expires_at >= now)
-
-    @classmethod
-    def from_row(cls, row) -> TokenRecord:
-        """Validate a raw row; raise CorruptRowError naming every bad column."""
-        name = row["name"]
-        problems: list[str] = []
-        values = dict(
-            token_url=_str(row, "token_url", problems, required=True),
-            username=_str(row, "username", problems, required=True),
-            password=_str(row, "password", problems),
-            access_token=_str(row, "access_token", problems),
-            access_expires_at=_num(row, "access_expires_at", problems),
-            refresh_token=_str(row, "refresh_token", problems),
-            refresh_expires_at=_num(row, "refresh_expires_at", problems),
-            error=_str(row, "error", problems),
-            lease_owner=_str(row, "lease_owner", problems),
-            lease_expires_at=_num(row, "lease_expires_at", problems),
-            created_at=_num(row, "created_at", problems, required=True),
-            updated_at=_num(row, "updated_at", problems, required=True),
-        )
-        if values["token_url"] is not None:
-            try:
-                check_token_url(values["token_url"])
-            except ValueError:
-                problems.append(f"token_url is {_show(values['token_url'])}, not an http(s) URL")
-        state = row["state"]
-        if state not in STATES:
-            problems.append(f"state is {_show(state)}, not one of {', '.join(STATES)}")
-        for key in ("version", "refresh_count"):
-            value = row[key]
-            if isinstance(value, bool) or not isinstance(value, int):
-                problems.append(f"{key} is {_show(value)}, not an integer")
-        if values["access_token"] and values["access_expires_at"] is None and not problems:
-            problems.append("access_token has no access_expires_at")
-        if problems:
-            raise CorruptRowError(str(name), "; ".join(problems))
-        return cls(name=name, state=state, version=row["version"],
-                   refresh_count=row["refresh_count"], **values)
-
-
-@dataclass(frozen=True)
-class StoredEntry:
-    """What ``TokenStore.entries`` yields: a record, or why the row is unusable."""
-
-    name: str
-    record: TokenRecord | None
-    error: CorruptRowError | None
 
 
 def store_url(location: str | None) -> URL:
     """A SQLAlchemy URL from a URL or a plain file path (``~`` expanded)."""
     location = location or DEFAULT_STORE
-    if "://" not in location:
-        path = Path(location).expanduser().absolute()
+    path = sqlite_path(location)
+    if path is not None:
         return URL.create("sqlite", database=str(path))
     try:
         url = make_url(location)
@@ -229,7 +119,7 @@ def _prepare_sqlite_file(url: URL) -> URL:
             mode = stat.S_IMODE(path.stat().st_mode)
         except OSError as exc:
             raise StoreError(f"cannot open token store {path}: {exc}") from None
-        if mode & 0o077:
+        if others_may_read(mode):
             log.warning("token store %s is readable by others (mode %o); "
                         "run: chmod 600 %s", path, mode, path)
     except OSError as exc:
@@ -310,6 +200,7 @@ class TokenStore:
         try:
             with self._write(engine) as conn:
                 metadata.create_all(conn, checkfirst=True)
+                _add_missing_columns(conn)
         except SQLAlchemyError as exc:
             # Two processes creating a PostgreSQL schema at once: one loses.
             try:
@@ -376,7 +267,7 @@ class TokenStore:
 
     def add(self, name: str, *, token_url: str, username: str, password: str | None,
             access_token: str, access_expires_at: float, refresh_token: str | None,
-            refresh_expires_at: float | None) -> None:
+            refresh_expires_at: float | None, grant_type: str | None = None) -> None:
         """Insert a new row; TokenExistsError if the name is taken."""
         now = self.clock()
         try:
@@ -386,7 +277,8 @@ class TokenStore:
                     access_token=access_token, access_expires_at=access_expires_at,
                     refresh_token=refresh_token, refresh_expires_at=refresh_expires_at,
                     state="ok", error=None, lease_owner=None, lease_expires_at=None,
-                    version=1, created_at=now, updated_at=now, refresh_count=0))
+                    version=1, created_at=now, updated_at=now, refresh_count=0,
+                    grant_type=grant_type))
         except IntegrityError:
             raise TokenExistsError(name) from None
         except SQLAlchemyError as exc:
@@ -482,6 +374,15 @@ class TokenStore:
             with self._write() as conn:
                 if conn.execute(delete(keeper_tokens).where(T.name == name)).rowcount != 1:
                     raise TokenNotFoundError(name)
+
+
+def _add_missing_columns(conn) -> None:
+    """A store made before `grant_type` existed gains it (NULL: the password grant)."""
+    from sqlalchemy import inspect, text
+
+    present = {column["name"] for column in inspect(conn).get_columns("keeper_tokens")}
+    if "grant_type" not in present:
+        conn.execute(text("ALTER TABLE keeper_tokens ADD COLUMN grant_type VARCHAR(32)"))
 
 
 def _reason(exc: SQLAlchemyError) -> str:

@@ -85,7 +85,7 @@ class Worker:
         if now < max(due_at, retry_at):
             return min(wake_at, max(due_at, retry_at))
         try:
-            refreshed = keeper.refresh(name)
+            refreshed = keeper.refresh(name, seen=record)
         except TokenFailedError as exc:
             self._report(name, str(exc))
             return wake_at
