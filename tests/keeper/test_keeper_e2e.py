@@ -70,12 +70,28 @@ def check_consumers(summaries):
     return sum(s["calls"] for s in summaries)
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_outlives_its_test():
+    """A test that fails before it stops its workers must not leave them refreshing the
+    store (on PostgreSQL, the table the next tests use)."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 def start_worker(store_path, log_path, *extra):
     log = open(log_path, "w")
     proc = subprocess.Popen(
         keeper_cmd("--store", str(store_path), "run", "--margin", str(MARGIN), "--lease",
                    str(LEASE), "--http-timeout", str(HTTP_TIMEOUT), "--poll", "1", *extra),
         env=child_env(), stdout=log, stderr=subprocess.STDOUT)
+    _STARTED.append(proc)
     return proc, log
 
 
@@ -177,6 +193,7 @@ def start_stuck_worker(store_path, stage):
     proc = subprocess.Popen(
         [sys.executable, str(HELPERS / "stuck_worker.py"), str(store_path), "svc", str(MARGIN),
          str(LEASE), str(marker), stage], env=child_env())
+    _STARTED.append(proc)
     return proc, marker
 
 

@@ -40,6 +40,9 @@ def main() -> None:
                                        due_before=now + margin):
                 time.sleep(0.002)
                 continue
+            # The store read its own clock inside acquire_lease, after ``now``: take
+            # the time again so "at" is never earlier than the moment of the claim.
+            acquired = time.time()
             record = store.get(name)
             if crash:
                 with lock:
@@ -62,7 +65,7 @@ def main() -> None:
                 continue
             with lock:
                 out.write(json.dumps({"event": "refresh", "replaced": record.access_token,
-                                      "new": new, "at": now, "pid": os.getpid(),
+                                      "new": new, "at": acquired, "pid": os.getpid(),
                                       "old_expires_at": record.access_expires_at}) + "\n")
 
     failures = []
