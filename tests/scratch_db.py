@@ -1,67 +1,13 @@
-"""Scratch databases: a fresh, empty database of our own, dropped afterwards.
+"""The names tests import as `from scratch_db import ...`; see helpers.databases."""
 
-Tests that change a database's schema from scratch, make it unreachable or
-serve it from gunicorn must not touch TEST_DATABASE_URL's database, which
-other test runs truncate and share.
-"""
+from helpers.databases import (
+    TEST_DATABASE_URL,
+    admin_execute,
+    admin_url,
+    postgres_configured,
+    scratch_postgres_database,
+)
+from helpers.settings import app_settings
 
-from __future__ import annotations
-
-import os
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from sqlalchemy.engine import make_url
-
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
-
-
-def postgres_configured() -> bool:
-    return TEST_DATABASE_URL.startswith(("postgresql://", "postgresql+", "postgres://"))
-
-
-def _plain(url) -> str:
-    """A libpq URL (psycopg.connect and DATABASE_URL both take it)."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def admin_url() -> str:
-    """The maintenance database of TEST_DATABASE_URL's server."""
-    return _plain(make_url(TEST_DATABASE_URL.replace("postgres://", "postgresql://", 1))
-                  .set(database="postgres"))
-
-
-def admin_execute(*statements: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url(), autocommit=True) as conn:
-        for statement in statements:
-            conn.execute(statement)
-
-
-@contextmanager
-def scratch_postgres_database(purpose: str) -> Iterator[str]:
-    """Create an empty database on TEST_DATABASE_URL's server; yield its URL; drop it."""
-    name = f"usergate_{purpose}_{uuid.uuid4().hex[:10]}"
-    admin_execute(f'CREATE DATABASE "{name}"')
-    base = make_url(TEST_DATABASE_URL.replace("postgres://", "postgresql://", 1))
-    try:
-        yield _plain(base.set(database=name))
-    finally:
-        # FORCE (PostgreSQL 13+) ends connections a failed test may have left open.
-        admin_execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true',
-                      f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def app_settings(database_url: str, **overrides) -> dict:
-    settings = {
-        "USERGATE_CONFIG": "testing",
-        "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
-        "DATABASE_URL": database_url,
-        "BCRYPT_LOG_ROUNDS": 4,
-        "RATELIMIT_ENABLED": False,
-        "RATELIMIT_STORAGE_URI": "memory://",
-    }
-    settings.update(overrides)
-    return settings
+__all__ = ["TEST_DATABASE_URL", "admin_execute", "admin_url", "app_settings",
+           "postgres_configured", "scratch_postgres_database"]

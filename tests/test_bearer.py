@@ -1,4 +1,4 @@
-"""Every row of API.md §3: status, WWW-Authenticate, problem JSON."""
+"""Every row of docs/api.md "Bearer errors": status, WWW-Authenticate, problem JSON."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import jwt
 import pytest
 
-from support import assert_problem
+from helpers.problems import assert_problem
 
 USER = "/api/v1/auth/user"
 # RFC 6750 §3: error_description = 1*( %x20-21 / %x23-5B / %x5D-7E )
@@ -164,7 +164,7 @@ def test_not_fresh_where_fresh_required_is_401_insufficient_user_authentication(
         app, client, auth):
     from flask_restx import Resource
 
-    from usergate.auth.decorators import fresh_token_required
+    from usergate.api.guards import fresh_token_required
 
     # A probe route on the real app, protected by the real decorator.
     @app.route("/probe/fresh", methods=["GET"])
@@ -182,8 +182,8 @@ def test_not_fresh_where_fresh_required_is_401_insufficient_user_authentication(
 
 
 def test_fresh_token_goes_stale_after_max_age(make_app, clock):
-    from support import AuthActions
-    from usergate.auth.decorators import fresh_token_required
+    from helpers.accounts import AuthActions
+    from usergate.api.guards import fresh_token_required
 
     app = make_app(JWT_ACCESS_TOKEN_EXPIRES=3600)
     client = app.test_client()
@@ -203,7 +203,7 @@ def test_fresh_token_goes_stale_after_max_age(make_app, clock):
 
 
 def test_non_admin_on_admin_endpoint_is_403_insufficient_scope(app, client, auth):
-    from usergate.auth.decorators import admin_token_required
+    from usergate.api.guards import admin_token_required
 
     @app.route("/probe/admin")
     @admin_token_required
@@ -218,7 +218,7 @@ def test_non_admin_on_admin_endpoint_is_403_insufficient_scope(app, client, auth
 
 
 def test_demoted_admin_token_no_longer_opens_admin_endpoints(app, client, auth, db):
-    from usergate.auth.decorators import admin_token_required
+    from usergate.api.guards import admin_token_required
     from usergate.models import User
 
     @app.route("/probe/admin2")
@@ -244,7 +244,7 @@ def test_failed_login_401_carries_a_challenge(client, auth):
 
 
 def test_current_user_outside_a_protected_view_raises(app):
-    from usergate.auth.decorators import current_user
+    from usergate.api.guards import current_user
 
     with app.test_request_context("/"), pytest.raises(RuntimeError, match="protected view"):
         _ = current_user.email

@@ -15,13 +15,10 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
 
-from scratch_db import (
-    admin_execute,
-    app_settings,
-    postgres_configured,
-    scratch_postgres_database,
-)
-from support import PASSWORD, assert_problem
+from helpers.accounts import PASSWORD
+from helpers.databases import admin_execute, postgres_configured, scratch_postgres_database
+from helpers.problems import assert_problem
+from helpers.settings import app_settings
 from usergate import create_app
 from usergate.extensions import db
 

@@ -7,7 +7,8 @@ import logging
 
 import pytest
 
-from support import PASSWORD, assert_problem
+from helpers.accounts import PASSWORD
+from helpers.problems import assert_problem
 
 REGISTER = "/api/v1/auth/register"
 

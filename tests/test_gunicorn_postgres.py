@@ -12,39 +12,33 @@ import itertools
 import os
 import re
 import secrets
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from scratch_db import postgres_configured, scratch_postgres_database
-from support import PASSWORD
+from helpers.accounts import PASSWORD
+from helpers.databases import postgres_configured, scratch_postgres_database
+from helpers.live import GunicornServer
+from helpers.settings import REPO
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.skipif(
     not postgres_configured(),
     reason="needs PostgreSQL: set TEST_DATABASE_URL to a postgresql:// URL (tox -e postgres)")]
 
-ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
 WORKERS = 4
 RATE_LIMIT = 5
 START_TIMEOUT = 60
 REQUEST_TIMEOUT = 60
 _client_ips = itertools.count(1)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _redis_reachable() -> bool:
@@ -72,7 +66,7 @@ class Server:
         self.key_prefix = key_prefix
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=REQUEST_TIMEOUT,
+        return httpx.Client(base_url=self.base_url, timeout=REQUEST_TIMEOUT, trust_env=False,
                             limits=httpx.Limits(max_connections=100))
 
     def worker_pids(self, request_ids) -> dict[str, str]:
@@ -97,77 +91,35 @@ class Server:
             return conn.execute(sql, params).fetchall()
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)  # gunicorn's graceful shutdown
+@contextmanager
+def serving(workdir: Path, purpose: str, *, config: Path = REPO / "gunicorn.conf.py",
+            **settings) -> Iterator[Server]:
+    """gunicorn with WORKERS workers (`config`: gunicorn.conf.py unless a test wraps it),
+    production settings trusting one proxy, on a scratch PostgreSQL database of its own
+    that `flask db upgrade` migrated first; its Redis keys are forgotten afterwards."""
+    key_prefix = f"usergate-test-{purpose}-{uuid.uuid4().hex}"
+    with scratch_postgres_database(purpose) as database_url:
+        gunicorn = GunicornServer(workdir, workers=WORKERS, config=config, **{
+            "USERGATE_CONFIG": "production", "SECRET_KEY": secrets.token_urlsafe(48),
+            "DATABASE_URL": database_url, "RATELIMIT_KEY_PREFIX": key_prefix,
+            "TRUSTED_PROXIES": "1", **settings})
+        gunicorn.flask("db", "upgrade")
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+            with gunicorn.start(timeout=START_TIMEOUT):
+                yield Server(gunicorn.url, database_url, gunicorn.access_log,
+                             gunicorn.error_log, key_prefix)
+        finally:
+            _forget_redis_keys(key_prefix)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    logs = tmp_path_factory.mktemp("gunicorn")
-    key_prefix = f"usergate-test-{uuid.uuid4().hex}"
-    with scratch_postgres_database("gunicorn") as database_url:
-        port = _free_port()
-        env = {
-            **os.environ,
-            "USERGATE_CONFIG": "production",
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "DATABASE_URL": database_url,
-            "BCRYPT_LOG_ROUNDS": "4",
-            "RATELIMIT_ENABLED": "true",
-            "RATELIMIT_STORAGE_URI": REDIS_URL,
-            "RATELIMIT_KEY_PREFIX": key_prefix,
-            # Per hour, not per minute: a slow machine cannot let the window lapse
-            # in the middle of the test.
-            "RATELIMIT_AUTH": f"{RATE_LIMIT}/hour",
-            "TRUSTED_PROXIES": "1",
-            "USERGATE_BIND": f"127.0.0.1:{port}",
-            "USERGATE_WORKERS": str(WORKERS),
-            "USERGATE_ACCESS_LOG": str(logs / "access.log"),
-            "USERGATE_ERROR_LOG": str(logs / "error.log"),
-        }
-        migrated = subprocess.run(
-            [sys.executable, "-m", "flask", "--app", "run.py", "db", "upgrade"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-        if migrated.returncode != 0:
-            pytest.fail(f"flask db upgrade failed:\n{migrated.stderr[-3000:]}")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "usergate:create_app()"],
-            cwd=ROOT, env=env, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            base_url = f"http://127.0.0.1:{port}"
-            _wait_until_serving(process, base_url, logs / "error.log")
-            yield Server(base_url, database_url, logs / "access.log", logs / "error.log",
-                         key_prefix)
-        finally:
-            _stop(process)
-            _forget_redis_keys(key_prefix)
-
-
-def _wait_until_serving(process, base_url: str, error_log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {process.returncode}:\n{_tail(error_log)}")
-        booted = _tail(error_log, 200).count("Booting worker")
-        try:
-            if booted >= WORKERS and httpx.get(f"{base_url}/api/v1/health",
-                                               timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"gunicorn did not serve within {START_TIMEOUT}s:\n{_tail(error_log)}")
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    return "\n".join(path.read_text().splitlines()[-lines:]) if path.exists() else ""
+    # Per hour, not per minute: a slow machine cannot let the window lapse in the middle
+    # of the test.
+    with serving(tmp_path_factory.mktemp("gunicorn"), "gunicorn", RATELIMIT_ENABLED="true",
+                 RATELIMIT_STORAGE_URI=REDIS_URL,
+                 RATELIMIT_AUTH=f"{RATE_LIMIT}/hour") as server:
+        yield server
 
 
 def _forget_redis_keys(prefix: str) -> None:

@@ -7,7 +7,6 @@ the first request, because on PostgreSQL building an app resets the tables.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -19,8 +18,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import RSAAlgorithm
 
-from support import AuthActions, assert_problem
-from usergate.auth.keys import KeyFileError, generate_private_key_pem, load_key_file
+from helpers.accounts import AuthActions
+from helpers.problems import assert_invalid_token
+from helpers.tokens import b64, bearer, claims_of, header_of
+from usergate.security.keys import KeyFileError, generate_private_key_pem, load_key_file
 
 API = "/api/v1/auth"
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k"}
@@ -42,27 +43,6 @@ def write_public(tmp_path, private_file: str) -> str:
     path.write_bytes(private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     return str(path)
-
-
-def header_of(token: str) -> dict:
-    return jwt.get_unverified_header(token)
-
-
-def claims_of(token: str) -> dict:
-    return jwt.decode(token, options={"verify_signature": False})
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def assert_invalid_token(response) -> None:
-    assert_problem(response, 401)
-    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
 
 
 def jwks_of(client) -> dict:

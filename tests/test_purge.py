@@ -6,18 +6,13 @@ import jwt
 import pytest
 from sqlalchemy import func, select
 
-from support import AuthActions
+from helpers.accounts import AuthActions
 from usergate import clock
 from usergate.extensions import db
 from usergate.models import BlacklistedToken, Session
 
 API = "/api/v1/auth"
-
-
-@pytest.fixture(autouse=True)
-def _reset_clock():
-    yield
-    clock.reset()
+pytestmark = pytest.mark.usefixtures("clock")  # the service clock, reset after each test
 
 
 def sid_of(token: str) -> str:

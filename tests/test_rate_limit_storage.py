@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from support import PASSWORD
+from helpers.accounts import PASSWORD
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 LIMIT = 3

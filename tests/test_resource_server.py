@@ -10,13 +10,9 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
-import os
-import socket
 import subprocess
 import sys
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -24,13 +20,16 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from werkzeug.serving import make_server
 
+from helpers.accounts import PASSWORD
+from helpers.live import ThreadServer
+from helpers.net import free_port, wait_for_health
+from helpers.settings import clean_env
+from helpers.tokens import b64, bearer, claims_of
 from usergate import clock
-from usergate.auth.keys import generate_private_key_pem, load_key_file
+from usergate.security.keys import generate_private_key_pem, load_key_file
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "resource_server.py"
-PASSWORD = "correct horse battery"
 REALM = 'Bearer realm="example-resource"'
 
 
@@ -42,72 +41,54 @@ def example():
     return module
 
 
-class Switch:
-    """The WSGI app the server runs; `current` can be swapped, like a redeploy at one URL."""
+class LiveUsergate(ThreadServer):
+    """usergate serving in a thread; `app` can be swapped, like a redeploy at one URL."""
 
-    def __init__(self, app):
-        self.current = app
-
-    def __call__(self, environ, start_response):
-        return self.current(environ, start_response)
-
-
-@dataclass
-class LiveUsergate:
-    app: object
-    url: str
-    key_file: str
-    server: object
-    thread: threading.Thread
-    switch: Switch
+    def __init__(self, app, key_file: str):
+        super().__init__(app)
+        self.key_file = key_file
 
     @property
     def jwks_url(self) -> str:
-        return f"{self.url}/api/v1/auth/jwks.json"
+        return f"{self.api}/auth/jwks.json"
 
-    def http(self) -> httpx.Client:
-        return httpx.Client(base_url=f"{self.url}/api/v1", trust_env=False, timeout=10)
 
-    def register(self, email: str = "ada@example.com") -> dict:
-        with self.http() as http:
-            response = http.post("/auth/register", json={"email": email, "password": PASSWORD})
-        assert response.status_code == 201, response.text
-        return response.json()
-
-    def stop(self) -> None:
-        if self.thread.is_alive():
-            self.server.shutdown()
-            self.thread.join()
-            self.server.server_close()
+def new_key_file(path: Path, algorithm: str = "ES256") -> Path:
+    path.write_bytes(generate_private_key_pem(algorithm))
+    return path
 
 
 @pytest.fixture
 def usergate(request, make_app, tmp_path):
     algorithm = getattr(request, "param", "ES256")
-    key_file = tmp_path / "signing.pem"
-    key_file.write_bytes(generate_private_key_pem(algorithm))
+    key_file = new_key_file(tmp_path / "signing.pem", algorithm)
     app = make_app(JWT_ALGORITHM=algorithm, JWT_PRIVATE_KEY_FILE=str(key_file))
-    switch = Switch(app)
-    server = make_server("127.0.0.1", 0, switch, threaded=True)
-    # A short poll interval only makes shutdown() at teardown quick.
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name="usergate", daemon=True)
-    thread.start()
-    live = LiveUsergate(app, f"http://127.0.0.1:{server.server_port}", str(key_file),
-                        server, thread, switch)
+    live = LiveUsergate(app, str(key_file)).start()
     yield live
     live.stop()
     clock.reset()
 
 
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
+def deployment(make_app, *, signs, verifies):
+    """usergate as deployed with key file `signs` signing and `verifies` published too."""
+    return make_app(JWT_ALGORITHM="ES256", JWT_PRIVATE_KEY_FILE=str(signs),
+                    JWT_VERIFY_KEY_FILES=str(verifies))
 
 
-def b64(data: bytes) -> str:
-    import base64
+def service_that_accepted_ada(example, usergate, *, cooldown_seconds: int):
+    """Ada registers and the example service (with this cooldown) accepts her token."""
+    tokens = usergate.register()
+    service = example.create_app(usergate.jwks_url,
+                                 cooldown_seconds=cooldown_seconds).test_client()
+    assert service.get("/whoami", headers=bearer(tokens["access_token"])).status_code == 200
+    return service, tokens
 
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+def redeploy_and_sign_in(usergate, app) -> httpx.Response:
+    """usergate redeployed as `app` at the same URL, then Ada signs in there."""
+    usergate.app = app
+    with usergate.http() as http:
+        return http.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
 
 
 def sign(claims: dict, key, algorithm: str, header: dict) -> str:
@@ -115,10 +96,6 @@ def sign(claims: dict, key, algorithm: str, header: dict) -> str:
                      f"{b64(json.dumps(claims).encode())}")
     signature = jwt.get_algorithm_by_name(algorithm).sign(signing_input.encode(), key)
     return f"{signing_input}.{b64(signature)}"
-
-
-def claims_of(token: str) -> dict:
-    return jwt.decode(token, options={"verify_signature": False})
 
 
 def assert_invalid_token(response, words: str) -> None:
@@ -297,16 +274,10 @@ def test_keeps_verifying_from_its_cache_while_usergate_is_down(usergate, example
 
 def test_an_unknown_kid_refetches_at_most_once_per_cooldown(usergate, example, make_app,
                                                             tmp_path):
-    key_b = tmp_path / "b.pem"
-    key_b.write_bytes(generate_private_key_pem("ES256"))
-    rotated = make_app(JWT_ALGORITHM="ES256", JWT_PRIVATE_KEY_FILE=str(key_b),
-                       JWT_VERIFY_KEY_FILES=usergate.key_file)
-    old = usergate.register()
-    service = example.create_app(usergate.jwks_url, cooldown_seconds=3600).test_client()
-    assert service.get("/whoami", headers=bearer(old["access_token"])).status_code == 200
-    usergate.switch.current = rotated
-    with usergate.http() as http:
-        new = http.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    key_b = new_key_file(tmp_path / "b.pem")
+    rotated = deployment(make_app, signs=str(key_b), verifies=usergate.key_file)
+    service, old = service_that_accepted_ada(example, usergate, cooldown_seconds=3600)
+    new = redeploy_and_sign_in(usergate, rotated)
     # Within the cooldown the cached set is all it has: B is unknown for now. This is
     # why a new key is published (JWT_VERIFY_KEY_FILES) before it signs.
     assert_invalid_token(service.get("/whoami", headers=bearer(new.json()["access_token"])),
@@ -315,20 +286,13 @@ def test_an_unknown_kid_refetches_at_most_once_per_cooldown(usergate, example, m
 
 def test_a_pre_published_key_needs_no_refetch(usergate, example, make_app, tmp_path):
     """The rotation of docs/resource-server.md: publish B, wait a cache lifetime, sign with B."""
-    key_b = tmp_path / "b.pem"
-    key_b.write_bytes(generate_private_key_pem("ES256"))
-    published = make_app(JWT_ALGORITHM="ES256", JWT_PRIVATE_KEY_FILE=usergate.key_file,
-                         JWT_VERIFY_KEY_FILES=str(key_b))
-    signing = make_app(JWT_ALGORITHM="ES256", JWT_PRIVATE_KEY_FILE=str(key_b),
-                       JWT_VERIFY_KEY_FILES=usergate.key_file)
-    usergate.switch.current = published
-    old = usergate.register()
-    service = example.create_app(usergate.jwks_url, cooldown_seconds=3600).test_client()
-    assert service.get("/whoami", headers=bearer(old["access_token"])).status_code == 200
+    key_b = new_key_file(tmp_path / "b.pem")
+    published = deployment(make_app, signs=usergate.key_file, verifies=str(key_b))
+    signing = deployment(make_app, signs=str(key_b), verifies=usergate.key_file)
+    usergate.app = published
+    service, old = service_that_accepted_ada(example, usergate, cooldown_seconds=3600)
 
-    usergate.switch.current = signing
-    with usergate.http() as http:
-        new = http.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    new = redeploy_and_sign_in(usergate, signing)
     assert jwt.get_unverified_header(new.json()["access_token"])["kid"] == \
         load_key_file(key_b).kid
     assert service.get("/whoami", headers=bearer(new.json()["access_token"])).status_code == 200
@@ -336,19 +300,14 @@ def test_a_pre_published_key_needs_no_refetch(usergate, example, make_app, tmp_p
 
 
 def test_picks_up_a_new_signing_key_after_a_rotation(usergate, example, make_app, tmp_path):
-    key_b = tmp_path / "b.pem"
-    key_b.write_bytes(generate_private_key_pem("ES256"))
+    key_b = new_key_file(tmp_path / "b.pem")
     # Built before the first request: on PostgreSQL building an app resets the tables.
-    rotated = make_app(JWT_ALGORITHM="ES256", JWT_PRIVATE_KEY_FILE=str(key_b),
-                       JWT_VERIFY_KEY_FILES=usergate.key_file)
-    old = usergate.register()
+    rotated = deployment(make_app, signs=str(key_b), verifies=usergate.key_file)
     # No cooldown, so the refetch on an unknown kid happens at once in this test.
-    service = example.create_app(usergate.jwks_url, cooldown_seconds=0).test_client()
-    assert service.get("/whoami", headers=bearer(old["access_token"])).status_code == 200
+    service, old = service_that_accepted_ada(example, usergate, cooldown_seconds=0)
 
-    usergate.switch.current = rotated  # usergate redeployed: B signs, A still verifies
-    with usergate.http() as http:
-        new = http.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    # usergate redeployed: B signs, A still verifies
+    new = redeploy_and_sign_in(usergate, rotated)
     assert new.status_code == 200
     new_token = new.json()["access_token"]
     assert jwt.get_unverified_header(new_token)["kid"] == load_key_file(key_b).kid
@@ -358,30 +317,18 @@ def test_picks_up_a_new_signing_key_after_a_rotation(usergate, example, make_app
     assert service.get("/whoami", headers=bearer(old["access_token"])).status_code == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_the_example_runs_as_its_own_process(usergate, tmp_path):
     tokens = usergate.register()
-    port = _free_port()
-    env = {**os.environ, "USERGATE_JWKS_URL": usergate.jwks_url, "RESOURCE_PORT": str(port)}
+    port = free_port()
+    env = clean_env(USERGATE_JWKS_URL=usergate.jwks_url, RESOURCE_PORT=port)
     log = open(tmp_path / "resource_server.log", "w+")
     process = subprocess.Popen([sys.executable, str(EXAMPLE)], env=env, stdout=log,
                                stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
+        # Wait for it to listen (a readiness poll, not a timing assertion).
+        wait_for_health(base, process, seconds=30, path="/health")
         with httpx.Client(base_url=base, trust_env=False, timeout=10) as http:
-            # Wait for it to listen (a readiness poll, not a timing assertion).
-            for _ in range(200):
-                assert process.poll() is None, (tmp_path / "resource_server.log").read_text()
-                try:
-                    http.get("/health")
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.05)
             ok = http.get("/whoami", headers=bearer(tokens["access_token"]))
             assert ok.status_code == 200, ok.text
             assert ok.json()["session_id"] == claims_of(tokens["access_token"])["sid"]

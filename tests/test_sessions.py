@@ -1,4 +1,4 @@
-"""Sessions: list, end one, log out everywhere, change the password (API.md §2, §4)."""
+"""Sessions: list, end one, log out everywhere, change the password (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -6,35 +6,18 @@ import re
 import threading
 import uuid
 
-import jwt
 import pytest
 from sqlalchemy import select
 
-from support import PASSWORD, AuthActions, assert_problem
+from helpers.accounts import PASSWORD, AuthActions
+from helpers.problems import assert_invalid_token, assert_problem
+from helpers.tokens import bearer, claims_of
 from usergate import clock
 from usergate.models import Session, User
 
 API = "/api/v1/auth"
 NEW_PASSWORD = "a completely new passphrase"
-
-
-@pytest.fixture(autouse=True)
-def _reset_clock():
-    yield
-    clock.reset()
-
-
-def claims_of(token: str) -> dict:
-    return jwt.decode(token, options={"verify_signature": False})
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def assert_invalid_token(response) -> None:
-    assert_problem(response, 401)
-    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+pytestmark = pytest.mark.usefixtures("clock")  # the service clock, reset after each test
 
 
 def token_works(client, token: str) -> bool:
@@ -59,11 +42,12 @@ def not_fresh(client, tokens) -> str:
 
 
 def start_of_same_second(iat: int) -> None:
-    """Move the service clock to the middle of the second a token was issued in.
+    """Stop the service clock in the middle of the second a token was issued in.
 
-    A request that follows at once then runs in that same second, so revoking
-    by `iat` alone could not tell the old token from the new one.
+    The requests that follow then run in that same second however slow the machine
+    is, so revoking by `iat` alone could not tell the old token from the new one.
     """
+    clock.freeze()
     now = clock.utcnow()
     clock.advance(iat + 0.5 - clock.timestamp(now) - now.microsecond / 1e6)
 
@@ -433,14 +417,8 @@ def test_sessions_pages_and_link_header(client, auth):
 
 
 @pytest.mark.parametrize(("params", "field"), [
-    ({"page": "0"}, "page"),
-    ({"page": "-1"}, "page"),
-    ({"page": "abc"}, "page"),
-    ({"page": "1.5"}, "page"),
-    ({"per_page": "0"}, "per_page"),
-    ({"per_page": "101"}, "per_page"),
-    ({"per_page": "ten"}, "per_page"),
-    ({"per_page": ""}, "per_page"),
+    *[({"page": value}, "page") for value in ("0", "-1", "abc", "1.5")],
+    *[({"per_page": value}, "per_page") for value in ("0", "101", "ten", "")],
 ])
 def test_sessions_page_arguments_out_of_range_are_a_400(client, auth, params, field):
     tokens = auth.register()

@@ -1,7 +1,7 @@
 """How many SQL statements a protected request costs (counted, never timed).
 
 A protected request reads the token's user, its session's state and whether its
-`jti` is blacklisted in ONE joined SELECT (services.auth.authenticate); these
+`jti` is blacklisted in ONE joined SELECT (services.authentication.authenticate); these
 tests count the statements the real app sends to the real database.
 """
 
@@ -72,7 +72,7 @@ def test_a_rejected_token_costs_the_same_one_select(app, client, auth, revoke):
         assert client.post("/api/v1/auth/logout", headers=tokens.headers).status_code == 204
     else:
         from usergate.models import BlacklistedToken
-        from usergate.services.auth import blacklist_token
+        from usergate.services.sessions import blacklist_token
 
         with app.app_context():
             import jwt

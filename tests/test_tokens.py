@@ -1,4 +1,4 @@
-"""auth/tokens.py: issuing and verifying, algorithm pinning, explicit typing."""
+"""security/tokens.py: issuing and verifying, algorithm pinning, explicit typing."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import json
 import jwt
 import pytest
 
-from usergate.auth import tokens
-from usergate.auth.keys import KeySet, generate_private_key_pem, hmac_key, load_key_file
+from usergate.security import tokens
+from usergate.security.keys import KeySet, generate_private_key_pem, hmac_key, load_key_file
 
 NOW = 1_800_000_000
 SECRET = "a-test-secret-of-at-least-32-bytes-long!"

@@ -1,4 +1,4 @@
-"""Users (API.md §4): listing for admins, self or admin access, PATCH and DELETE rules."""
+"""Users (docs/api.md): listing for admins, self or admin access, PATCH and DELETE rules."""
 
 from __future__ import annotations
 
@@ -7,17 +7,14 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from support import PASSWORD, assert_problem
+from helpers.accounts import PASSWORD
+from helpers.paging import links, walk
+from helpers.problems import assert_invalid_token, assert_problem
 from usergate.extensions import db as _db
 from usergate.models import Address, Session, User
 
 API = "/api/v1"
 UNKNOWN_ID = "5f0c6a0e-8a57-4a50-9a53-0f2f3c9d1e11"
-
-
-def links(response) -> dict[str, str]:
-    header = response.headers.get("Link", "")
-    return {rel: url for url, rel in re.findall(r'<([^>]*)>;\s*rel="([^"]+)"', header)}
 
 
 def page_of(url: str) -> int:
@@ -36,11 +33,6 @@ def add_address(client, headers, n: int = 1) -> dict:
         "line1": f"{n} Main Street", "city": "Berlin", "postal_code": "10115", "country": "de"})
     assert response.status_code == 201, response.get_json()
     return response.get_json()
-
-
-def assert_invalid_token(response) -> None:
-    assert_problem(response, 401)
-    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
 
 
 def assert_insufficient_scope(response) -> None:
@@ -69,7 +61,7 @@ def test_listing_users_is_for_admins(client, auth):
     body = response.get_json()
     assert (body["page"], body["per_page"], body["total"], body["pages"]) == (1, 20, 2, 1)
     assert set(body["items"][0]) == {"id", "email", "name", "admin", "disabled",
-                                     "registered_on"}
+                                     "registered_on", "email_verified", "mfa_enabled"}
 
 
 def test_a_demoted_admins_token_no_longer_lists_users(client, auth, db):
@@ -141,12 +133,7 @@ def test_equal_sort_keys_page_stably_by_id(client, auth):
     admin = auth.admin()
     # Created in the same second: registered_on ties, the id decides.
     created = [auth.create_user(f"u{n}@example.com") for n in range(5)]
-    seen = []
-    url = f"{API}/users?per_page=2&admin=false"
-    while url:
-        response = client.get(url, headers=admin.headers)
-        seen += [item["id"] for item in response.get_json()["items"]]
-        url = links(response).get("next")
+    seen = walk(client, f"{API}/users?per_page=2&admin=false", admin.headers)
     assert seen == created
     assert len(seen) == len(set(seen))
 
@@ -379,16 +366,12 @@ def test_an_admin_changing_someones_email_needs_a_fresh_token_too(client, auth):
     assert response.status_code == 200
 
 
-def test_changing_to_a_taken_email_is_409(client, auth):
+def test_changing_to_a_taken_email_is_409(auth):
     auth.create_user("taken@example.com")
     tokens = auth.register("mine@example.com")
-    user_id = auth.me(tokens)["id"]
-    response = client.patch(f"{API}/users/{user_id}", json={"email": "TAKEN@example.com"},
-                            headers=tokens.headers)
-    assert_problem(response, 409)
+    assert_problem(auth.update_me(tokens, email="TAKEN@example.com"), 409)
     # Changing only the case of one's own address is not a conflict with oneself.
-    response = client.patch(f"{API}/users/{user_id}", json={"email": "Mine@example.com"},
-                            headers=tokens.headers)
+    response = auth.update_me(tokens, email="Mine@example.com")
     assert response.status_code == 200 and response.get_json()["email"] == "Mine@example.com"
 
 

@@ -45,8 +45,9 @@ ABSENT = ("Chromium or chromedriver is absent: apt-get install -y chromium chrom
           "(or set CHROMIUM_PATH and CHROMEDRIVER_PATH) to run the Swagger UI browser test")
 
 
-@pytest.fixture
-def browser(tmp_path):
+def chromium_driver(tmp_path, *flags: str):
+    """Headless Chromium under chromedriver, `flags` after the common ones (skipped when
+    absent, a failure instead in CI); the caller quits it."""
     if not (CHROMIUM and CHROMEDRIVER):
         # CI installs Chromium and sets USERGATE_REQUIRE_CHROMIUM=1: there a skip is a failure.
         if os.environ.get("USERGATE_REQUIRE_CHROMIUM") == "1":
@@ -62,14 +63,20 @@ def browser(tmp_path):
     profile = tempfile.mkdtemp(prefix="chromium-", dir=tmp_path)
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1280,1400",
-                 f"--user-data-dir={profile}"):
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                 *flags, f"--user-data-dir={profile}"):
         options.add_argument(flag)
     # An explicit driver path: Selenium Manager never tries to download one.
     service = Service(executable_path=CHROMEDRIVER, log_output=str(tmp_path / "driver.log"))
     driver = webdriver.Chrome(options=options, service=service)
     driver.set_page_load_timeout(WAIT)
+    driver.set_script_timeout(WAIT)
+    return driver
+
+
+@pytest.fixture
+def browser(tmp_path):
+    driver = chromium_driver(tmp_path, "--window-size=1280,1400")
     yield driver
     driver.quit()
 
@@ -160,14 +167,18 @@ class SwaggerPage:
             return elements[0] if elements and elements[0].is_displayed() else False
         return self.wait.until(found)
 
-    def execute(self, method: str, path: str) -> tuple[str, str]:
-        """Expand the operation, Try it out, Execute; return (status, response body)."""
+    def try_it_out(self, method: str, path: str) -> None:
+        """Expand the operation and press "Try it out" (unless it already is)."""
         block = self.operation(method, path)
         if not block.find_elements(self.By.CSS_SELECTOR, ".opblock-body"):
             self.click(self.css(".opblock-summary-control, .opblock-summary", block))
         try_out = self.in_operation(method, path, ".try-out__btn")
         if "Cancel" not in try_out.text:
             self.click(try_out)
+
+    def execute(self, method: str, path: str) -> tuple[str, str]:
+        """Expand the operation, Try it out, Execute; return (status, response body)."""
+        self.try_it_out(method, path)
         self.in_operation(method, path, ".btn.execute")  # rendered after "Try it out"
         for old in self.operation(method, path).find_elements(self.By.CSS_SELECTOR,
                                                                ".btn-clear"):

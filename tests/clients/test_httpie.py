@@ -97,11 +97,17 @@ def parse_output(lines: list[str]) -> Output:
 
 
 class Walk:
-    """Runs README commands with httpie, carrying $ACCESS and $REFRESH along."""
+    """Runs README commands with httpie, carrying $ACCESS and $REFRESH along.
 
-    def __init__(self, http: str, port: int, home: Path):
+    After a password-reset request, the server's deliverer runs once (`flask mail
+    deliver --once`, as `python3 run.py` does in the background) and $RESET_TOKEN
+    is the token of the link in the mail it wrote (development: instance/mail/).
+    """
+
+    def __init__(self, http: str, port: int, home: Path, server=None):
         self.http = http
         self.port = port
+        self.server = server
         self.variables: dict[str, str] = {}
         self.env = {**os.environ, "HOME": str(home), "HTTPIE_CONFIG_DIR": str(home / "httpie"),
                     "NO_COLOR": "1"}
@@ -129,7 +135,21 @@ class Walk:
                 self.variables["ACCESS"] = body["access_token"]
             if "refresh_token" in body:
                 self.variables["REFRESH"] = body["refresh_token"]
+        if "/auth/password-reset " in command + " " and self.server is not None:
+            self.variables["RESET_TOKEN"] = self.mailed_reset_token()
         return output
+
+    def mailed_reset_token(self) -> str:
+        from email import message_from_bytes, policy
+
+        self.server.flask("mail", "deliver", "--once")
+        for eml in sorted((self.server.workdir / "instance" / "mail").glob("*.eml"),
+                          reverse=True):
+            message = message_from_bytes(eml.read_bytes(), policy=policy.default)
+            if "Reset" in message["Subject"]:
+                text = message.get_body(preferencelist=("plain",)).get_content()
+                return re.search(r"#token=([A-Za-z0-9_-]+)", text).group(1)
+        raise AssertionError("no reset mail was written")
 
 
 class Matcher:
@@ -209,15 +229,18 @@ def test_readme_section_is_a_runnable_walk_through():
                  "/auth/logout"):
         assert any(path in command for command in commands), path
     assert all(step.expected and step.expected[0].startswith("HTTP/1.1 ") for step in steps)
-    # The last step shows the 401 after logging out.
-    assert steps[-1].expected[0] == "HTTP/1.1 401 UNAUTHORIZED"
+    # The step after logging out shows the 401.
+    logout = next(n for n, command in enumerate(commands) if "/auth/logout" in command)
+    assert steps[logout + 1].expected[0] == "HTTP/1.1 401 UNAUTHORIZED"
+    # ... and then a password reset, with the token of the mailed link.
+    assert any("/auth/password-reset/confirm" in command for command in commands)
 
 
 def test_readme_httpie_walk_through_matches_the_service(walk_server, tmp_path, capsys):
     http = httpie()
     assert http, "httpie is in the test extra: pip install -e '.[test]'"
     steps = readme_steps(README.read_text(encoding="utf-8"))
-    walk = Walk(http, walk_server.port, tmp_path)
+    walk = Walk(http, walk_server.port, tmp_path, walk_server)
     matcher = Matcher()
     for step in steps:
         check(step, walk.run(step.command), matcher)
@@ -234,14 +257,14 @@ def main() -> None:
     """Print the walk-through's real output, to paste into the README."""
     import tempfile
 
-    sys.path.insert(0, str(HERE))
+    sys.path[:0] = [str(HERE), str(HERE.parent)]  # clients_support, and helpers beside it
     from clients_support import LiveServer
 
     with tempfile.TemporaryDirectory() as folder:
         server = LiveServer(Path(folder), USERGATE_CONFIG="development",
                             RATELIMIT_ENABLED="true").start()
         try:
-            walk = Walk(httpie(), server.port, Path(folder))
+            walk = Walk(httpie(), server.port, Path(folder), server)
             for step in readme_steps(README.read_text(encoding="utf-8")):
                 walk.run(step.command)
                 print(f"$ {step.command}\n{shorten(walk.last_stdout).rstrip()}\n")
