@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Profile one scenario of the benchmark in-process (pyinstrument, else cProfile).
 
-    python bench/profile_hot_path.py [usergate|ceiling|jwtx] [-n 2000] [--cprofile]
+    python bench/profile_hot_path.py [usergate|bare|ceiling|jwtx] [-n 2000] [--cprofile]
     python bench/profile_hot_path.py usergate --database-url postgresql://...
 
-Builds the same app and database as bench/run.py (empty blacklist), sends N
+Builds the same apps and database as bench/run.py (empty blacklist), sends N
 requests through the Flask test client and prints where the time went.
 """
 
@@ -13,15 +13,13 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
-import secrets
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import run  # noqa: E402
+import targets as run  # noqa: E402
 
 
 def main() -> int:
@@ -32,12 +30,8 @@ def main() -> int:
     parser.add_argument("--cprofile", action="store_true", help="cProfile instead of pyinstrument")
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="usergate-profile-"))
-    target = (run.postgres_target(args.database_url, (0,)) if args.database_url
-              else run.sqlite_target(workdir, (0,)))
-    try:
-        p = run.prepare(target.urls[0], secrets.token_urlsafe(48), 0)
-        client = p.app.test_client()
+    with run.one_database(args.database_url) as (_target, p):
+        client = p.app_for(args.scenario).test_client()
         path, headers = run.PATHS[args.scenario], p.headers(args.scenario)
         for _ in range(200):  # warm-up
             client.get(path, headers=headers)
@@ -64,8 +58,6 @@ def main() -> int:
             loop()
             profiler.stop()
             print(profiler.output_text(unicode=True, color=False, show_all=False))
-    finally:
-        target.cleanup()
     return 0
 
 

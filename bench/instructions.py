@@ -1,0 +1,126 @@
+#!/usr/bin/env python
+"""Machine instructions per request, side by side: the ratios a noisy machine cannot move.
+
+    python bench/instructions.py [-n 300] [--database-url postgresql://...]
+
+Wall and CPU time on a shared 2-core machine move by ±30 % between rounds; the
+number of instructions a request executes does not. Each scenario runs in its own
+process under `valgrind --tool=callgrind` with instrumentation off while the app,
+the database and the warm-up run, switched on (`callgrind_control -i on`) for N
+requests through the Flask test client and off again, so the count is the
+requests' alone: the server's work plus the test client's, as in bench/run.py's
+in-process rounds and bench/oauth.py.
+
+Scenarios: bare Flask, the no-auth ceiling on usergate's stack, usergate's
+`GET /api/v1/auth/user` and flask-jwt-extended (bench/targets.py, the apps of
+bench/run.py: production settings, rate limiter on), and bench/oauth.py's
+`user` and `introspect` (its app: limiter off). Ratios are throughput ratios
+(instructions of the reference / instructions of the scenario), comparable to
+the bench's targets; instructions are not time (a SQLite or PostgreSQL round
+trip, cache misses and the C parts weigh differently), so read them beside
+bench/run.py's and bench/oauth.py's timed ratios, as the steady part of them.
+Needs valgrind (Debian's package); a PostgreSQL server's own work is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "src"))
+
+FRAMEWORK = ("bare", "ceiling", "usergate", "jwtx")
+OAUTH = ("user", "introspect")
+
+
+def _counted(n: int, send) -> None:
+    """Warm up, then n requests with callgrind's instrumentation on."""
+    for _ in range(50):
+        send()
+    pid = str(os.getpid())
+    subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)
+    for _ in range(n):
+        send()
+    subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)
+
+
+def child(scenario: str, n: int, database_url: str | None) -> None:
+    if scenario in OAUTH:
+        from oauth import oauth_app
+
+        with oauth_app(database_url) as (_app, client, sends):
+            send = sends[scenario]
+            _counted(n, lambda: send(client))
+        return
+    import targets
+
+    with targets.one_database(database_url) as (_target, p):
+        client = p.app_for(scenario).test_client()
+        path, headers = targets.PATHS[scenario], p.headers(scenario)
+
+        def send():
+            response = client.get(path, headers=headers)
+            if response.status_code != 200:
+                raise SystemExit(f"{scenario}: {response.status_code} {response.get_data()!r}")
+
+        _counted(n, send)
+
+
+def count(scenario: str, n: int, database_url: str | None) -> float | None:
+    """Instructions per request of one scenario (None: it could not run here)."""
+    out = Path(tempfile.mkdtemp(prefix="usergate-callgrind-")) / "callgrind.out"
+    command = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+               f"--callgrind-out-file={out}", sys.executable, __file__, "--child", scenario,
+               "-n", str(n)] + (["--database-url", database_url] if database_url else [])
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0 or not out.exists():
+        print(f"  {scenario}: failed\n{result.stderr[-2000:]}", file=sys.stderr)
+        return None
+    totals = [line for line in out.read_text().splitlines() if line.startswith("totals:")]
+    shutil.rmtree(out.parent, ignore_errors=True)
+    return int(totals[0].split()[1]) / n
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=300, help="requests counted per scenario")
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.n, args.database_url)
+        return 0
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
+        return 2
+
+    database = "PostgreSQL" if args.database_url else "SQLite"
+    print(f"{database}, in-process, {args.n} requests per scenario under callgrind")
+    per = {name: count(name, args.n, args.database_url) for name in FRAMEWORK + OAUTH}
+    for name, value in per.items():
+        shown = "could not run" if value is None else f"{value:12,.0f} instructions/request"
+        print(f"  {name:12s} {shown}")
+    for label, top, bottom, target in (
+            ("usergate / bare Flask", "bare", "usergate", 0.85 if database == "SQLite" else 0.9),
+            ("usergate / no auth on its stack", "ceiling", "usergate", 0.85),
+            ("no auth on its stack / bare Flask", "bare", "ceiling", None),
+            ("usergate / flask-jwt-extended", "jwtx", "usergate", 1.5),
+            ("introspect / user (oauth.py)", "user", "introspect", 0.9)):
+        if per[top] is None or per[bottom] is None:
+            continue
+        ratio = per[top] / per[bottom]
+        verdict = "" if target is None else (
+            f"(target >= {target}x) {'met' if ratio >= target else 'NOT met'}")
+        print(f"  {label:36s} {ratio:6.3f}x {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
