@@ -6,13 +6,18 @@ the public keys published at `GET /api/v1/auth/jwks.json` (PyJWT's
 `PyJWKClient` fetches and caches them; a token signed by a key it has not seen
 makes it fetch the set again, at most once per cooldown).
 
-What it checks, as usergate itself does (API.md §2): the header `typ` is
+What it checks, as usergate itself does (docs/api.md, "Tokens"): the header `typ` is
 `at+jwt` (RFC 9068) and a `kid` is present; the algorithm is one of an
 allow-list of asymmetric algorithms, and the one the key from the JWKS is
 bound to, never the one the token names alone; the signature; `iss`; `exp`,
 `nbf`, `iat` with `LEEWAY`; every claim usergate puts in an access token; and
-the `type` claim is `access`. Failures answer RFC 6750 errors with a
-`WWW-Authenticate` challenge and an RFC 9457 problem JSON body.
+the `type` claim is `access`; and `aud`: with USERGATE_AUDIENCE set (this
+service's own identifier, the RFC 8707 `resource` its clients ask usergate for)
+a token must name it, so a token usergate issued for another service is refused;
+without it, a token that names any audience is refused. A service client's
+token (client_credentials: `client: true`, no `sid`) is accepted too.
+Failures answer RFC 6750 errors with a `WWW-Authenticate` challenge and an
+RFC 9457 problem JSON body.
 
 What it cannot see with the JWKS alone: a logout, a password change or a
 disabled user. Such a token stays valid here until it expires (usergate's
@@ -28,10 +33,11 @@ Run it (usergate signing with ES256, RS256 or EdDSA, serving on port 5000):
     curl -H "Authorization: Bearer $ACCESS_TOKEN" http://127.0.0.1:5001/whoami
 
 Settings (environment): USERGATE_JWKS_URL (required), USERGATE_ISSUER
-(default `usergate`), USERGATE_ALGORITHMS (default `ES256,RS256,EdDSA`),
-USERGATE_LEEWAY (seconds, default 0), JWKS_CACHE_SECONDS (default 300),
-JWKS_REFRESH_COOLDOWN_SECONDS (least time between two refetches for an unknown
-kid, default 30), RESOURCE_HOST / RESOURCE_PORT (default 127.0.0.1:5001).
+(default `usergate`), USERGATE_AUDIENCE (default none), USERGATE_ALGORITHMS
+(default `ES256,RS256,EdDSA`), USERGATE_LEEWAY (seconds, default 0),
+JWKS_CACHE_SECONDS (default 300), JWKS_REFRESH_COOLDOWN_SECONDS (least time
+between two refetches for an unknown kid, default 30), RESOURCE_HOST /
+RESOURCE_PORT (default 127.0.0.1:5001).
 """
 
 from __future__ import annotations
@@ -50,7 +56,8 @@ log = logging.getLogger("resource_server")
 # A resource server verifies with public keys only: a shared-secret algorithm
 # (HS256) would let anyone holding the key mint tokens, and `none` is no signature.
 ASYMMETRIC = frozenset({"RS256", "ES256", "EdDSA"})
-ACCESS_CLAIMS = ["iss", "sub", "iat", "nbf", "exp", "jti", "type", "sid", "fresh", "admin"]
+ACCESS_CLAIMS = ["iss", "sub", "iat", "nbf", "exp", "jti", "type", "fresh", "admin"]
+# `sid` too, except in a service client's token (`client: true`), which has no session.
 REALM = "example-resource"
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 §2.1
 _UNSAFE = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')  # RFC 6750 §3: no `"` or `\`
@@ -79,6 +86,7 @@ class TokenVerifier:
 
     def __init__(self, jwks_url: str, *, issuer: str = "usergate",
                  algorithms: tuple[str, ...] = ("ES256", "RS256", "EdDSA"), leeway: int = 0,
+                 audience: str | None = None,
                  cache_seconds: float = 300, cooldown_seconds: float = 30,
                  timeout: float = 5):
         unsupported = set(algorithms) - ASYMMETRIC
@@ -86,6 +94,7 @@ class TokenVerifier:
             raise ValueError(f"algorithms must be among {sorted(ASYMMETRIC)}, "
                              f"not {sorted(unsupported) or 'none'}")
         self.issuer = issuer
+        self.audience = audience
         self.algorithms = tuple(algorithms)
         self.leeway = leeway
         # The JWK Set is cached for `cache_seconds`; an unknown kid refetches it at
@@ -127,7 +136,10 @@ class TokenVerifier:
                 algorithms=[key.algorithm_name],
                 issuer=self.issuer,
                 leeway=self.leeway,
-                options={"require": ACCESS_CLAIMS, "verify_aud": False},
+                # With an audience the token must name it; without one, PyJWT refuses
+                # a token that names any audience (it is meant for someone else).
+                audience=self.audience,
+                options={"require": ACCESS_CLAIMS + (["aud"] if self.audience else [])},
             )
         except jwt.ExpiredSignatureError:
             raise invalid_token("The token has expired") from None
@@ -135,12 +147,16 @@ class TokenVerifier:
             raise invalid_token("The token is not valid yet") from None
         except jwt.InvalidIssuerError:
             raise invalid_token("The token was issued by someone else") from None
+        except jwt.InvalidAudienceError:
+            raise invalid_token("The token is meant for another audience") from None
         except jwt.MissingRequiredClaimError as exc:
             raise invalid_token(f"The token lacks the {exc.claim} claim") from None
         except jwt.PyJWTError:
             raise invalid_token("The token signature or claims are invalid") from None
         if claims.get("type") != "access":
             raise invalid_token("The token is not an access token")
+        if claims.get("client") is not True and not isinstance(claims.get("sid"), str):
+            raise invalid_token("The token lacks the sid claim")
         return claims
 
 
@@ -183,6 +199,7 @@ def _challenge(exc: BearerError) -> str:
 
 def create_app(jwks_url: str | None = None, *, issuer: str | None = None,
                algorithms: tuple[str, ...] | None = None, leeway: int | None = None,
+               audience: str | None = None,
                cache_seconds: float | None = None,
                cooldown_seconds: float | None = None) -> Flask:
     """The example service; arguments override the environment."""
@@ -198,6 +215,7 @@ def create_app(jwks_url: str | None = None, *, issuer: str | None = None,
             a.strip() for a in env.get("USERGATE_ALGORITHMS", "ES256,RS256,EdDSA").split(",")
             if a.strip()),
         leeway=leeway if leeway is not None else int(env.get("USERGATE_LEEWAY", "0")),
+        audience=audience or env.get("USERGATE_AUDIENCE") or None,
         cache_seconds=cache_seconds or float(env.get("JWKS_CACHE_SECONDS", "300")),
         cooldown_seconds=(cooldown_seconds if cooldown_seconds is not None
                           else float(env.get("JWKS_REFRESH_COOLDOWN_SECONDS", "30"))),
@@ -231,7 +249,8 @@ def create_app(jwks_url: str | None = None, *, issuer: str | None = None,
     def whoami():
         """What this service learns from a verified token: who, which session, since when."""
         claims = g.claims
-        return {"user_id": claims["sub"], "session_id": claims["sid"],
+        return {"user_id": claims["sub"], "session_id": claims.get("sid"),
+                "client": claims.get("client", False),
                 "admin": claims["admin"], "fresh": claims["fresh"],
                 "expires_at": claims["exp"]}
 
