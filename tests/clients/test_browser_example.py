@@ -282,6 +282,28 @@ def test_csrf_and_origin_refusals_over_http_change_nothing(start_server):
     assert allowed.headers["access-control-allow-credentials"] == "true"
 
 
+def test_a_cookie_transport_refresh_token_works_as_a_bearer_header_over_http(start_server):
+    server = start_server(USERGATE_CONFIG="development")
+    server.register("both@example.com")
+    login = httpx.post(f"{server.api}/auth/login?transport=cookie", timeout=10,
+                       json={"email": "both@example.com", "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    token = parse_set_cookies(login)["usergate_refresh"]["value"]
+    sid = jwt.decode(token, options={"verify_signature": False})["sid"]
+    # No cookie, no CSRF header, no Origin: a non-browser client on the Bearer path.
+    refreshed = httpx.post(f"{server.api}/auth/refresh", timeout=10,
+                           headers={"Authorization": f"Bearer {token}"})
+    assert refreshed.status_code == 200, refreshed.text
+    body = refreshed.json()
+    assert "csrf_token" not in body and "set-cookie" not in refreshed.headers
+    assert jwt.decode(body["refresh_token"], options={"verify_signature": False})["sid"] == sid
+    # One session: the cookie's token was spent by that refresh (reuse now).
+    again = httpx.post(f"{server.api}/auth/refresh", timeout=10,
+                       headers={"Authorization": f"Bearer {token}"})
+    assert again.status_code == 401, again.text
+    assert again.headers["www-authenticate"].startswith("Bearer")
+
+
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch):
     for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
