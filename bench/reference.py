@@ -32,7 +32,7 @@ from sqlalchemy import bindparam, select
 from usergate import create_app
 from usergate.api import UsergateApi
 from usergate.api.representations import NO_STORE, user_public
-from usergate.clock import timestamp, utcnow
+from usergate.clock import now_seconds
 from usergate.extensions import db
 from usergate.models import BlacklistedToken, User
 
@@ -115,7 +115,7 @@ def _mount_references(app: Flask) -> None:
                 """GET /auth/user built with flask-jwt-extended."""
                 claims = jwtx.get_jwt()
                 body = user_public(jwtx.current_user)
-                body.update(token_expires_in=max(0, claims["exp"] - timestamp(utcnow())),
+                body.update(token_expires_in=max(0, claims["exp"] - now_seconds()),
                             fresh=bool(claims.get("fresh")), session_id=claims["jti"])
                 return body, HTTPStatus.OK, NO_STORE
 

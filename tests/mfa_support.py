@@ -15,9 +15,9 @@ STEP = 30
 
 def server_now() -> int:
     """The service's clock (tests move it with the `clock` fixture)."""
-    from usergate.clock import timestamp, utcnow
+    from usergate.clock import now_seconds
 
-    return timestamp(utcnow())
+    return now_seconds()
 
 
 def code_at(secret: str, offset_steps: int = 0) -> str:

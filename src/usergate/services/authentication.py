@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, exists, select
 
-from ..clock import from_timestamp, timestamp, utcnow
+from ..clock import from_timestamp, now_seconds, timestamp
 from ..errors import (
     InsufficientScopeError,
     InsufficientUserAuthenticationError,
@@ -93,7 +93,7 @@ def authenticate(token: str, kind: str = tokens.ACCESS, *, fresh: bool = False,
     `caller`: the same statement also reads that client's secret digest.
     """
     settings = auth_settings()
-    now = timestamp(utcnow())
+    now = now_seconds()
     # 1. Signature, type, issuer, audience, claims, exp/nbf/iat (security/tokens.py).
     try:
         claims = tokens.decode_token(token, kind, keys=settings.keys, issuer=settings.issuer,
@@ -172,7 +172,7 @@ def _authenticate_client(claims: dict, caller: Caller | None) -> Authenticated:
 
 def is_fresh(claims: dict, *, now: int | None = None) -> bool:
     """Issued from a password, and younger than JWT_FRESH_MAX_AGE right now (or at `now`)."""
-    age = (timestamp(utcnow()) if now is None else now) - claims["iat"]
+    age = (now_seconds() if now is None else now) - claims["iat"]
     return bool(claims.get("fresh")) and age < auth_settings().fresh_max_age
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 
-from ..clock import timestamp, utcnow
+from ..clock import now_seconds, utcnow
 from ..config import resource_list
 from ..errors import NotFoundError, OAuthError
 from ..extensions import db
@@ -129,7 +129,7 @@ def issue_client_token(client: ServiceClient, *, audience: str | None) -> Client
     settings = auth_settings()
     access = tokens.issue_token(tokens.ACCESS, keys=settings.keys, issuer=settings.issuer,
                                 subject=client.client_id, session_id=None,
-                                lifetime=settings.access_lifetime, now=timestamp(utcnow()),
+                                lifetime=settings.access_lifetime, now=now_seconds(),
                                 audience=audience, client=True)
     # The SELECT of authenticate_client left a read transaction open; end it here.
     db.session.commit()

@@ -32,7 +32,7 @@ from flask import current_app, g
 from sqlalchemy import case, delete, null, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..clock import timestamp, utcnow
+from ..clock import now_seconds
 from ..emails import email_key
 from ..errors import TooManyFailuresError
 from ..extensions import db
@@ -81,7 +81,7 @@ def _reserved() -> set[str]:
 def check(email: str) -> None:
     """Take one password-check slot for this email, or raise TooManyFailuresError."""
     key = counter_key(email)
-    now = timestamp(utcnow())
+    now = now_seconds()
     retry_after = _backend().reserve(key, now, _policy())
     if retry_after is not None:
         raise TooManyFailuresError(retry_after)
@@ -94,10 +94,10 @@ def record_failure(email: str) -> None:
     if key in _reserved():
         _reserved().discard(key)
     else:
-        _backend().reserve(key, timestamp(utcnow()), _policy())
+        _backend().reserve(key, now_seconds(), _policy())
     # This failure took the last slot: the lock starts now (later attempts are refused
     # in check() and never get here, so a lock is recorded once).
-    if _backend().retry_after(key, timestamp(utcnow())) is not None:
+    if _backend().retry_after(key, now_seconds()) is not None:
         user = db.session.execute(
             select(User.public_id).where(User.email_key == email_key(email))).scalar()
         audit.record("account_locked", user_id=user, details={"reason": "too_many_failures"})
@@ -112,7 +112,7 @@ def clear(email: str) -> None:
 
 def retry_after(email: str) -> int | None:
     """Seconds until the lock of this email ends, or None when it is not locked."""
-    return _backend().retry_after(counter_key(email), timestamp(utcnow()))
+    return _backend().retry_after(counter_key(email), now_seconds())
 
 
 # -- the database: one conditional upsert ---------------------------------------------

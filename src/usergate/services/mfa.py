@@ -21,7 +21,7 @@ from flask import Flask, current_app
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ..clock import timestamp, utcnow
+from ..clock import now_seconds, utcnow
 from ..config import ConfigError
 from ..errors import (
     ConflictError,
@@ -88,7 +88,7 @@ def mfa_keys() -> primitives.MfaKeys:
 
 
 def _now() -> int:
-    return timestamp(utcnow())
+    return now_seconds()
 
 
 # --- enrolment -----------------------------------------------------------------------

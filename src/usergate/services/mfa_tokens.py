@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import exists, select
 
-from ..clock import from_timestamp, timestamp, utcnow
+from ..clock import from_timestamp, now_seconds, timestamp
 from ..errors import InvalidTokenError, MfaRequiredError
 from ..extensions import db
 from ..models import BlacklistedToken, Session, User
@@ -54,7 +54,7 @@ def challenge(user: User, purpose: str, *, session_id: str | None = None) -> Mfa
     issued = tokens.issue_mfa_token(keys=settings.keys, issuer=settings.issuer,
                                     subject=user.public_id, purpose=purpose,
                                     session_id=session_id, lifetime=lifetime,
-                                    now=timestamp(utcnow()))
+                                    now=now_seconds())
     return MfaRequiredError(
         "The password is right; this account also needs a code from its authenticator app: "
         "POST it to /api/v1/auth/mfa/verify with the mfa_token as the Bearer token",
@@ -64,7 +64,7 @@ def challenge(user: User, purpose: str, *, session_id: str | None = None) -> Mfa
 def authenticate_mfa(token: str) -> MfaAuthenticated:
     """Every check an mfa token passes, in order; the first that fails answers."""
     settings = auth_settings()
-    now = timestamp(utcnow())
+    now = now_seconds()
     try:
         claims = tokens.decode_token(token, tokens.MFA, keys=settings.keys,
                                      issuer=settings.issuer, leeway=settings.leeway, now=now)

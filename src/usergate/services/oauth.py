@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..clock import timestamp, utcnow
+from ..clock import now_seconds
 from ..errors import InvalidTokenError
 from ..extensions import db
 from ..models import User
@@ -87,7 +87,7 @@ def revoke(token: str, hint: str | None = None) -> None:
     the answer is the same 200 (RFC 7009 §2.2).
     """
     settings = auth_settings()
-    now = timestamp(utcnow())
+    now = now_seconds()
     for kind in _kinds(hint):
         try:
             claims = tokens.decode_token(token, kind, keys=settings.keys, issuer=settings.issuer,

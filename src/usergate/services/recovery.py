@@ -23,7 +23,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
-from ..clock import timestamp, utcnow
+from ..clock import now_seconds, timestamp, utcnow
 from ..errors import ValidationError
 from ..extensions import db
 from ..models import LinkToken, User
@@ -66,7 +66,7 @@ def _make_token(user: User, purpose: str, bound_to: str, lifetime: int) -> tuple
 def _with_link(context: dict, user: User, purpose: str, bound_to: str, lifetime: int) -> dict:
     """The context with a live link: the one made on an earlier attempt, or a new one."""
     still_good = (context.get("bound_to") == bound_to
-                  and context.get("expires", 0) > timestamp(utcnow()) + 60)
+                  and context.get("expires", 0) > now_seconds() + 60)
     if not still_good:
         token, expires = _make_token(user, purpose, bound_to, lifetime)
         context.update(link=link_for(purpose, token, context.get("base_url") or ""),

@@ -28,7 +28,7 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..clock import from_timestamp, timestamp, utcnow
+from ..clock import from_timestamp, now_seconds, timestamp, utcnow
 from ..errors import AuthenticationError, InvalidTokenError, NotFoundError, ValidationError
 from ..extensions import db
 from ..models import BlacklistedToken, Session, User
@@ -234,7 +234,7 @@ def fresh_login(auth: Authenticated, password: str) -> IssuedTokens:
 
 def fresh_access_token(user: User, session_id: str) -> IssuedTokens:
     """A fresh access token of an existing session (no refresh token)."""
-    return _issued(_issue(tokens.ACCESS, user, session_id, timestamp(utcnow()), fresh=True))
+    return _issued(_issue(tokens.ACCESS, user, session_id, now_seconds(), fresh=True))
 
 
 def record_failure(user: User | None, *, method: str, reason: str,

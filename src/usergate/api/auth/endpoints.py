@@ -7,7 +7,7 @@ from http import HTTPStatus
 from flask import current_app, request
 from flask_restx import Resource
 
-from ...clock import timestamp, utcnow
+from ...clock import now_seconds
 from ...errors import (
     AuthenticationError,
     EmailNotVerifiedError,
@@ -240,7 +240,7 @@ class CurrentUserResource(Resource):
     def get(self):
         """Who am I? The user behind the access token."""
         auth = current_auth._get_current_object()  # one lookup, not one per attribute
-        now = timestamp(utcnow())
+        now = now_seconds()
         body = user_public(auth.user)
         body.update(token_expires_in=max(0, auth.claims["exp"] - now),
                     fresh=authentication.is_fresh(auth.claims, now=now), session_id=auth.session_id)
