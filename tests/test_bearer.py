@@ -185,6 +185,7 @@ def test_fresh_token_goes_stale_after_max_age(make_app, clock):
     from helpers.accounts import AuthActions
     from usergate.api.guards import fresh_token_required
 
+    clock.freeze()  # 899 s then 901 s of age, to the second: no second may turn meanwhile
     app = make_app(JWT_ACCESS_TOKEN_EXPIRES=3600)
     client = app.test_client()
     auth = AuthActions(app, client)

@@ -63,6 +63,7 @@ def grace_app(make_app):
 
 
 def test_the_spent_token_within_the_grace_answers_the_current_refresh_token(grace_app):
+    clock.freeze()  # the checks below are to the second: no second may turn meanwhile
     client = grace_app.test_client()
     first = register(client)["refresh_token"]
     rotated = refresh(client, first)
@@ -230,6 +231,7 @@ def test_refreshing_every_day_never_passes_the_session_max_age(make_app):
 
 
 def test_a_short_max_age_caps_the_first_refresh_token(make_app):
+    clock.freeze()  # the checks below are to the second: no second may turn meanwhile
     app = make_app(SESSION_MAX_AGE=3600)
     client = app.test_client()
     body = register(client)
