@@ -109,7 +109,9 @@ def decode_token(token: str, kind: str, *, keys: KeySet, issuer: str, leeway: in
         raw = token if isinstance(token, bytes) else token.encode()
     except (AttributeError, UnicodeError):
         raise TokenError("The token is malformed") from None
-    cache_key = (hashlib.sha256(raw).digest(), kind, keys, issuer, audience)
+    # The audience by its fields: a frozen dataclass hashes in Python, its fields in C.
+    cache_key = (hashlib.sha256(raw).digest(), kind, keys, issuer, audience.accepted,
+                 audience.required)
     with _VERIFIED_LOCK:
         claims = _VERIFIED.get(cache_key)
         if claims is not None:
