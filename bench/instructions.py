@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Machine instructions per request, side by side: the ratios a noisy machine cannot move.
 
-    python bench/instructions.py [-n 300] [--database-url postgresql://...]
+    python bench/instructions.py [-n 300] [--database-url postgresql://...] [--http]
 
 Wall and CPU time on a shared 2-core machine move by ±30 % between rounds; the
 number of instructions a request executes does not. Each scenario runs in its own
@@ -19,7 +19,10 @@ bench/run.py: production settings, rate limiter on), and bench/oauth.py's
 the bench's targets; instructions are not time (a SQLite or PostgreSQL round
 trip, cache misses and the C parts weigh differently), so read them beside
 bench/run.py's and bench/oauth.py's timed ratios, as the steady part of them.
-Needs valgrind (Debian's package); a PostgreSQL server's own work is not counted.
+With `--http`: the server side of real HTTP requests instead, one gunicorn sync
+worker under callgrind with the client (httpx) outside it, for bare Flask, the no-auth
+ceiling and usergate. Needs valgrind (Debian's package); a PostgreSQL server's own
+work is not counted.
 """
 
 from __future__ import annotations
@@ -88,10 +91,79 @@ def count(scenario: str, n: int, database_url: str | None) -> float | None:
     return int(totals[0].split()[1]) / n
 
 
+HTTP_FACTORIES = {"bare": "bare:create_from_env()", "ceiling": "reference:create_from_env()",
+                  "usergate": "reference:create_from_env()"}
+
+
+def count_http(n: int, database_url: str | None) -> dict[str, float | None]:
+    """Instructions per request of the server side over HTTP: one gunicorn sync worker
+    under callgrind (instrumentation on for n requests), the client outside it."""
+    import time
+
+    import httpx
+    import targets
+    from load import free_port
+
+    per: dict[str, float | None] = {}
+    with targets.one_database(database_url) as (_target, p):
+        secret = p.app.config["SECRET_KEY"]
+        env = {**os.environ, "BENCH_DATABASE_URL": p.url, "BENCH_SECRET_KEY": secret,
+               "BENCH_USER_ID": p.user_id,
+               "PYTHONPATH": os.pathsep.join([str(HERE.parent / "src"),
+                                              os.environ.get("PYTHONPATH", "")])}
+        for scenario, factory in HTTP_FACTORIES.items():
+            work = Path(tempfile.mkdtemp(prefix="usergate-callgrind-"))
+            port = free_port()
+            server = subprocess.Popen(  # noqa: S603
+                ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--trace-children=yes",
+                 f"--callgrind-out-file={work}/callgrind.%p", sys.executable, "-m", "gunicorn",
+                 "--pythonpath", str(HERE), "--workers", "1", "--bind", f"127.0.0.1:{port}",
+                 "--log-level", "warning", factory],
+                env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            url = f"http://127.0.0.1:{port}{targets.PATHS[scenario]}"
+            try:
+                with httpx.Client(headers=p.headers(scenario), timeout=30) as client:
+                    deadline = time.monotonic() + 300
+                    while True:
+                        try:
+                            if client.get(url).status_code == 200:
+                                break
+                        except httpx.HTTPError:
+                            pass
+                        if time.monotonic() > deadline or server.poll() is not None:
+                            raise RuntimeError(f"{scenario}: gunicorn did not answer")
+                        time.sleep(0.5)
+                    for _ in range(50):
+                        client.get(url)
+                    worker = subprocess.run(["pgrep", "-P", str(server.pid)], check=True,
+                                            capture_output=True, text=True).stdout.split()[0]
+                    control = ["callgrind_control"]
+                    subprocess.run(control + ["-i", "on", worker], check=True, capture_output=True)
+                    for _ in range(n):
+                        if client.get(url).status_code != 200:
+                            raise RuntimeError(f"{scenario}: not 200")
+                    subprocess.run(control + ["-i", "off", worker], check=True, capture_output=True)
+                    subprocess.run(control + ["-d", worker], check=True, capture_output=True)
+                totals = [int(line.split()[1]) for f in work.glob(f"callgrind.{worker}*")
+                          for line in f.read_text().splitlines()
+                          if line.startswith(("totals:", "summary:"))]
+                per[scenario] = max(totals) / n if totals else None
+            except (RuntimeError, subprocess.CalledProcessError) as exc:
+                print(f"  {scenario}: failed: {exc}", file=sys.stderr)
+                per[scenario] = None
+            finally:
+                server.terminate()
+                server.wait(timeout=120)
+                shutil.rmtree(work, ignore_errors=True)
+    return per
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=300, help="requests counted per scenario")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--http", action="store_true",
+                        help="count the server side of a gunicorn worker over HTTP instead")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -100,6 +172,19 @@ def main() -> int:
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 2
+    if args.http:
+        database = "PostgreSQL" if args.database_url else "SQLite"
+        print(f"{database}, HTTP (one gunicorn sync worker, server side), {args.n} requests")
+        per = count_http(args.n, args.database_url)
+        for name, value in per.items():
+            shown = "could not run" if value is None else f"{value:12,.0f} instructions/request"
+            print(f"  {name:12s} {shown}")
+        for label, top, bottom in (("usergate / bare Flask", "bare", "usergate"),
+                                   ("usergate / no auth on its stack", "ceiling", "usergate"),
+                                   ("no auth on its stack / bare Flask", "bare", "ceiling")):
+            if per.get(top) and per.get(bottom):
+                print(f"  {label:36s} {per[top] / per[bottom]:6.3f}x")
+        return 0
 
     database = "PostgreSQL" if args.database_url else "SQLite"
     print(f"{database}, in-process, {args.n} requests per scenario under callgrind")
