@@ -172,40 +172,42 @@ def main() -> int:
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 2
-    if args.http:
-        database = "PostgreSQL" if args.database_url else "SQLite"
-        print(f"{database}, HTTP (one gunicorn sync worker, server side), {args.n} requests")
-        per = count_http(args.n, args.database_url)
-        for name, value in per.items():
-            shown = "could not run" if value is None else f"{value:12,.0f} instructions/request"
-            print(f"  {name:12s} {shown}")
-        for label, top, bottom in (("usergate / bare Flask", "bare", "usergate"),
-                                   ("usergate / no auth on its stack", "ceiling", "usergate"),
-                                   ("no auth on its stack / bare Flask", "bare", "ceiling")):
-            if per.get(top) and per.get(bottom):
-                print(f"  {label:36s} {per[top] / per[bottom]:6.3f}x")
-        return 0
-
     database = "PostgreSQL" if args.database_url else "SQLite"
+    if args.http:
+        print(f"{database}, HTTP (one gunicorn sync worker, server side), {args.n} requests")
+        report(count_http(args.n, args.database_url), HTTP_RATIOS, database)
+        return 0
     print(f"{database}, in-process, {args.n} requests per scenario under callgrind")
-    per = {name: count(name, args.n, args.database_url) for name in FRAMEWORK + OAUTH}
+    report({name: count(name, args.n, args.database_url) for name in FRAMEWORK + OAUTH},
+           RATIOS, database)
+    return 0
+
+
+# (label, reference, scenario, target): the target may depend on the database.
+RATIOS = (
+    ("usergate / bare Flask", "bare", "usergate", {"SQLite": 0.85, "PostgreSQL": 0.9}),
+    ("usergate / no auth on its stack", "ceiling", "usergate", 0.85),
+    ("no auth on its stack / bare Flask", "bare", "ceiling", None),
+    ("usergate / flask-jwt-extended", "jwtx", "usergate", 1.5),
+    ("introspect / user (oauth.py)", "user", "introspect", 0.9),
+)
+# Over HTTP the issue asks 0.9x of bare Flask on both databases.
+HTTP_RATIOS = (RATIOS[0][:3] + (0.9,), RATIOS[1][:3] + (None,), RATIOS[2])
+
+
+def report(per: dict[str, float | None], ratios, database: str) -> None:
+    """Instructions per request of each scenario, then the throughput ratios."""
     for name, value in per.items():
         shown = "could not run" if value is None else f"{value:12,.0f} instructions/request"
         print(f"  {name:12s} {shown}")
-    for label, top, bottom, target in (
-            ("usergate / bare Flask", "bare", "usergate", 0.85 if database == "SQLite" else 0.9),
-            ("usergate / no auth on its stack", "ceiling", "usergate", 0.85),
-            ("no auth on its stack / bare Flask", "bare", "ceiling", None),
-            ("usergate / flask-jwt-extended", "jwtx", "usergate", 1.5),
-            ("introspect / user (oauth.py)", "user", "introspect", 0.9)):
-        if per[top] is None or per[bottom] is None:
+    for label, top, bottom, target in ratios:
+        if not per.get(top) or not per.get(bottom):
             continue
         ratio = per[top] / per[bottom]
+        target = target.get(database) if isinstance(target, dict) else target
         verdict = "" if target is None else (
             f"(target >= {target}x) {'met' if ratio >= target else 'NOT met'}")
         print(f"  {label:36s} {ratio:6.3f}x {verdict}")
-    return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
