@@ -136,6 +136,10 @@ class DatabaseCounter:
             db.session.commit()
             if row is not None:
                 return None
+            # The upsert may have waited for other writers (SQLite's one write lock,
+            # a row lock on PostgreSQL): what is left of the lock is counted from the
+            # clock now, not from before that wait, and so is a retry.
+            now = now_seconds()
             left = self.retry_after(key, now)
             db.session.commit()
             if left is not None:
